@@ -1,0 +1,8 @@
+module github.com/oci-referrers/referrers
+
+go 1.25
+
+require (
+	github.com/opencontainers/go-digest v1.0.0
+	github.com/opencontainers/image-spec v1.1.1
+)
