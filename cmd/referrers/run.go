@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/oci-referrers/referrers/core/credential"
+	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/registry"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+var version = "dev"
+
+const usage = `referrers attaches OCI 1.1 artifacts to images and lists them.
+
+Usage:
+  referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]
+  referrers list SUBJECT [flags]
+  referrers version
+
+SUBJECT is [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]; Docker Hub short forms work.
+Run 'referrers COMMAND -h' for a command's flags.
+`
+
+// env is what the commands read of the outside world, injected for tests.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	now    func() time.Time
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "attach":
+		err = cmdAttach(ctx, e, args[1:])
+	case "list", "ls", "discover":
+		err = cmdList(ctx, e, args[1:])
+	case "version", "--version":
+		fmt.Fprintln(stdout, "referrers", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "referrers: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "referrers %s: %v\n", args[0], err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "referrers %s: error: %v\n", args[0], err)
+		return exitError
+	}
+}
+
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// parseInterspersed lets flags come before, between and after positional
+// arguments ("attach SUBJECT file --artifact-type x").
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// common are the flags every registry command has.
+type common struct {
+	username      string
+	passwordStdin bool
+	plainHTTP     bool
+	mode          string
+	platform      string
+	format        string
+}
+
+func (c *common) register(fs *flag.FlagSet, formats string, def string) {
+	fs.StringVar(&c.username, "username", "", "registry user name (with --password-stdin)")
+	fs.BoolVar(&c.passwordStdin, "password-stdin", false, "read the registry password or token from standard input")
+	fs.BoolVar(&c.plainHTTP, "plain-http", false, "speak plain HTTP to the registry (no TLS)")
+	fs.StringVar(&c.mode, "referrers-mode", "auto", "how referrers are found and recorded: auto, api or tag")
+	fs.StringVar(&c.platform, "platform", "", "for an index SUBJECT, use its child for os/arch[/variant]")
+	fs.StringVar(&c.format, "format", def, "output format: "+formats)
+}
+
+// repeated is a repeatable string flag.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(s string) error { *r = append(*r, s); return nil }
+
+// open parses the subject and builds the registry client with the credential
+// chain: --username/--password-stdin, then REFERRERS_USERNAME/REFERRERS_PASSWORD,
+// then the containers auth.json and the Docker config (see package credential).
+func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference, *registry.Repository, error) {
+	r, err := ref.Parse(subject)
+	if err != nil {
+		return ref.Reference{}, nil, usageError{err}
+	}
+	r = r.WithDefaultTag()
+	var stores []credential.Store
+	switch {
+	case c.passwordStdin:
+		if c.username == "" {
+			return r, nil, usagef("--password-stdin needs --username")
+		}
+		b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
+		if err != nil {
+			return r, nil, fmt.Errorf("read password from stdin: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		stores = append(stores, credential.Static(r.Registry, credential.Credential{Username: c.username, Password: pw}))
+	case c.username != "":
+		return r, nil, usagef("--username needs --password-stdin")
+	case e.getenv("REFERRERS_USERNAME") != "" || e.getenv("REFERRERS_PASSWORD") != "":
+		stores = append(stores, credential.Static(r.Registry, credential.Credential{
+			Username: e.getenv("REFERRERS_USERNAME"), Password: e.getenv("REFERRERS_PASSWORD")}))
+	}
+	stores = append(stores, credential.Default(e.getenv))
+	client := registry.New(
+		registry.WithCredentials(credential.Chain(stores...)),
+		registry.WithPlainHTTP(c.plainHTTP),
+		registry.WithUserAgent("referrers/"+version),
+	)
+	return r, client.Repository(r), nil
+}

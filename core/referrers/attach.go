@@ -1,0 +1,185 @@
+package referrers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/target"
+)
+
+// AttachOptions qualify Attach.
+type AttachOptions struct {
+	// Mode: auto (default), api or tag.
+	Mode Mode
+	// GCFallbackIndex deletes the superseded tag schema index after an update
+	// (off by default: it needs delete permission; checklist 43).
+	GCFallbackIndex bool
+}
+
+// AttachResult reports an attach.
+type AttachResult struct {
+	// Descriptor of the artifact's manifest.
+	Descriptor ocispec.Descriptor
+	// Manifest is its exact bytes.
+	Manifest []byte
+	// Subject the artifact refers to.
+	Subject ocispec.Descriptor
+	// Mode actually used: ModeAPI or ModeTag.
+	Mode Mode
+	// FallbackTag is the tag schema tag that was updated (ModeTag only).
+	FallbackTag string
+	// Warnings are problems that did not fail the attach.
+	Warnings []string
+}
+
+// Attach packs a for subject, pushes its blobs and manifest to t, and makes sure
+// the referrer can be listed: by the target's Referrers API when it recorded the
+// subject (confirmed once per repository, since registries have sent OCI-Subject
+// without serving the API: checklist 32, 33), else by updating the referrers tag
+// schema index (checklist 32-44).
+func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.Descriptor, a Artifact, opts AttachOptions) (AttachResult, error) {
+	mode, err := ParseMode(string(opts.Mode))
+	if err != nil {
+		return AttachResult{}, err
+	}
+	if err := subject.Digest.Validate(); err != nil {
+		return AttachResult{}, fmt.Errorf("subject: %w", err)
+	}
+	data, desc, blobs, err := Pack(subject, a)
+	if err != nil {
+		return AttachResult{}, err
+	}
+	res := AttachResult{Descriptor: desc, Manifest: data, Subject: subject}
+	for _, b := range blobs {
+		if err := pushBlob(ctx, t, b); err != nil {
+			return res, err
+		}
+	}
+	pushed, err := t.PushManifest(ctx, desc, data, target.PushOptions{})
+	if err != nil {
+		return res, err
+	}
+
+	useAPI := false
+	switch mode {
+	case ModeAPI:
+		useAPI = true
+		if !pushed.SubjectRecorded {
+			res.Warnings = append(res.Warnings, "the registry did not confirm the subject (no OCI-Subject header); the referrer may not be listed by its Referrers API")
+		}
+	case ModeAuto:
+		if pushed.SubjectRecorded {
+			useAPI, err = c.confirmAPI(ctx, t, subject.Digest, a.ArtifactType)
+			if err != nil {
+				return res, fmt.Errorf("artifact %s pushed, but checking the Referrers API failed: %w", desc.Digest, err)
+			}
+		}
+	}
+	if useAPI {
+		res.Mode = ModeAPI
+		return res, nil
+	}
+	entry, err := EntryFor(desc, data)
+	if err != nil {
+		return res, err
+	}
+	upd, err := c.updateFallback(ctx, t, subject.Digest, entry, opts.GCFallbackIndex)
+	res.Mode, res.FallbackTag = ModeTag, upd.tag
+	res.Warnings = append(res.Warnings, upd.warnings...)
+	if err != nil {
+		return res, fmt.Errorf("artifact %s pushed, but the referrers tag %s was not updated: %w", desc.Digest, upd.tag, err)
+	}
+	return res, nil
+}
+
+func pushBlob(ctx context.Context, t target.Target, b Blob) error {
+	rc, err := b.Open()
+	if err != nil {
+		return fmt.Errorf("open blob %s: %w", b.Descriptor.Digest, err)
+	}
+	defer rc.Close()
+	d := b.Descriptor
+	d.Data = nil
+	return t.PushBlob(ctx, d, rc)
+}
+
+// confirmAPI decides, once per repository, whether the Referrers API is there.
+// It asks for the referrers of the subject (filtered to the new artifact's type
+// to keep the answer small): only target.ErrUnsupported means "no API".
+func (c *Client) confirmAPI(ctx context.Context, t target.Target, subject digest.Digest, artifactType string) (bool, error) {
+	switch c.capability(t.Name()) {
+	case capAPI:
+		return true, nil
+	case capNoAPI:
+		return false, nil
+	}
+	_, err := t.Referrers(ctx, subject, artifactType)
+	switch {
+	case err == nil:
+		c.setCapability(t.Name(), capAPI)
+		return true, nil
+	case errors.Is(err, target.ErrUnsupported):
+		c.setCapability(t.Name(), capNoAPI)
+		return false, nil
+	}
+	return false, err
+}
+
+// ResolveSubject resolves reference (a tag or digest) in t to the subject's
+// exact descriptor (checklist 57). With platform ("os/arch[/variant]"), an index
+// is replaced by its child for that platform.
+func ResolveSubject(ctx context.Context, t target.Target, reference, platform string) (ocispec.Descriptor, error) {
+	desc, err := t.Resolve(ctx, reference)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if platform == "" {
+		return desc, nil
+	}
+	want, err := ParsePlatform(platform)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if desc.MediaType != ocispec.MediaTypeImageIndex && desc.MediaType != target.MediaTypeDockerManifestList {
+		return ocispec.Descriptor{}, fmt.Errorf("--platform %s: %s is a single manifest (%s), not an index", platform, reference, desc.MediaType)
+	}
+	b, err := t.FetchManifest(ctx, desc)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("index %s: %w: %w", desc.Digest, target.ErrInvalidManifest, err)
+	}
+	var found []string
+	for _, m := range idx.Manifests {
+		if m.Platform == nil {
+			continue
+		}
+		p := m.Platform
+		found = append(found, strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/"))
+		if p.OS == want.OS && p.Architecture == want.Architecture && (want.Variant == "" || p.Variant == want.Variant) {
+			return ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}, nil
+		}
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%w: no %s in index %s (it has: %s)", target.ErrNotFound, platform, desc.Digest, strings.Join(found, ", "))
+}
+
+// ParsePlatform parses "os/arch[/variant]".
+func ParsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || (len(parts) == 3 && parts[2] == "") {
+		return ocispec.Platform{}, fmt.Errorf("platform %q: want os/arch[/variant]", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}

@@ -1,0 +1,279 @@
+package referrers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/target"
+)
+
+// FallbackTag is the referrers tag schema tag of a subject digest: the algorithm
+// truncated to 32 characters, "-", the encoded part truncated to 64, with every
+// character outside [a-zA-Z0-9._-] replaced by "-" (distribution-spec main,
+// "Referrers Tag Schema"; the same as v1.1.1 for sha256; checklist 34).
+func FallbackTag(d digest.Digest) string {
+	alg, enc := string(d.Algorithm()), d.Encoded()
+	if len(alg) > 32 {
+		alg = alg[:32]
+	}
+	if len(enc) > 64 {
+		enc = enc[:64]
+	}
+	b := []byte(alg + "-" + enc)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// fallback is the state of a tag schema index as read.
+type fallback struct {
+	tag    string
+	index  ocispec.Index
+	exists bool
+	desc   ocispec.Descriptor // of the stored index, when it exists
+	etag   string
+}
+
+// readFallback reads the tag schema index of subject: a missing tag is an empty
+// index (checklist 35); anything but an image index, or a tag that resolves to
+// the subject itself, is ErrFallbackInvalid (checklist 26, 36).
+func readFallback(ctx context.Context, t target.Target, subject digest.Digest) (fallback, error) {
+	fb := fallback{tag: FallbackTag(subject), index: emptyIndex()}
+	tg, err := t.FetchTagged(ctx, fb.tag)
+	if errors.Is(err, target.ErrNotFound) {
+		return fb, nil
+	}
+	if err != nil {
+		return fb, fmt.Errorf("read referrers tag %s: %w", fb.tag, err)
+	}
+	if tg.Descriptor.Digest == subject {
+		return fb, fmt.Errorf("%w: tag %s of %s resolves to the subject itself (the registry maps the tag to the digest)", ErrFallbackInvalid, fb.tag, t.Name())
+	}
+	if tg.Descriptor.MediaType != ocispec.MediaTypeImageIndex {
+		return fb, fmt.Errorf("%w: tag %s of %s holds %q, not an image index", ErrFallbackInvalid, fb.tag, t.Name(), tg.Descriptor.MediaType)
+	}
+	idx, err := target.DecodeIndex(tg.Data)
+	if err != nil {
+		return fb, fmt.Errorf("%w: tag %s of %s: %w", ErrFallbackInvalid, fb.tag, t.Name(), err)
+	}
+	fb.index, fb.exists, fb.desc, fb.etag = idx, true, tg.Descriptor, tg.ETag
+	return fb, nil
+}
+
+func emptyIndex() ocispec.Index {
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
+	idx.SchemaVersion = 2
+	return idx
+}
+
+// EntryFor is the descriptor a referrers index lists for a referrer manifest:
+// artifactType is the manifest's, else its config's mediaType for an image
+// manifest, else absent (an index); all annotations are copied
+// (distribution-spec v1.1.1 "Listing Referrers"; checklist 38, 39).
+func EntryFor(desc ocispec.Descriptor, manifest []byte) (ocispec.Descriptor, error) {
+	var m struct {
+		MediaType    string             `json:"mediaType"`
+		ArtifactType string             `json:"artifactType"`
+		Config       ocispec.Descriptor `json:"config"`
+		Annotations  map[string]string  `json:"annotations"`
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("referrer %s: %w: %w", desc.Digest, target.ErrInvalidManifest, err)
+	}
+	e := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: m.ArtifactType}
+	if e.MediaType == "" {
+		e.MediaType = m.MediaType
+	}
+	if e.ArtifactType == "" && e.MediaType != ocispec.MediaTypeImageIndex && e.MediaType != target.MediaTypeDockerManifestList {
+		e.ArtifactType = m.Config.MediaType
+	}
+	if len(m.Annotations) > 0 {
+		e.Annotations = m.Annotations
+	}
+	return e, nil
+}
+
+// merge adds e to idx unless an entry with its digest is there; an entry with
+// the same digest but another media type or size is corrupt and replaced
+// (checklist 37). It reports whether idx changed.
+func merge(idx *ocispec.Index, e ocispec.Descriptor) bool {
+	for i, d := range idx.Manifests {
+		if d.Digest == e.Digest {
+			if d.MediaType == e.MediaType && d.Size == e.Size {
+				return false
+			}
+			idx.Manifests[i] = e
+			return true
+		}
+	}
+	idx.Manifests = append(idx.Manifests, e)
+	return true
+}
+
+func contains(idx ocispec.Index, d digest.Digest) bool {
+	for _, m := range idx.Manifests {
+		if m.Digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeIndex renders an index with its entries sorted by digest, so that the
+// same set of referrers always makes the same bytes (and digest).
+func encodeIndex(idx ocispec.Index) ([]byte, ocispec.Descriptor, error) {
+	idx.SchemaVersion = 2
+	idx.MediaType = ocispec.MediaTypeImageIndex
+	sort.Slice(idx.Manifests, func(i, j int) bool { return idx.Manifests[i].Digest < idx.Manifests[j].Digest })
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return nil, ocispec.Descriptor{}, err
+	}
+	if len(b) > target.MaxManifestBytes {
+		return nil, ocispec.Descriptor{}, fmt.Errorf("referrers tag index would be %d bytes, more than %d (prune old referrers): %w", len(b), target.MaxManifestBytes, target.ErrTooLarge)
+	}
+	return b, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(b), Size: int64(len(b))}, nil
+}
+
+// fallbackUpdate is the outcome of updateFallback.
+type fallbackUpdate struct {
+	tag      string
+	warnings []string
+}
+
+// updateFallback adds entry to the tag schema index of subject so that no entry
+// is lost when several writers update it at once (checklist 35-44):
+//
+//  1. read the index (HEAD, GET), validate it, merge the entry;
+//  2. push it with If-Match (If-None-Match: * when creating) while the target
+//     accepts conditions; a 412 starts over; a rejection of the header switches
+//     this repository to plain pushes;
+//  3. a plain push is made only from a read younger than the guard, and is
+//     verified after the guard plus twice the push's own duration, so that any
+//     other writer that read before our push has pushed by then;
+//  4. re-read: if the entry is gone, another writer overwrote it: start over
+//     after a jittered backoff. Rounds are bounded (ErrFallbackConflict).
+//
+// With gc, the superseded index is deleted by digest once the new one is
+// verified; a failure there is a warning (checklist 43, 44).
+func (c *Client) updateFallback(ctx context.Context, t target.Target, subject digest.Digest, entry ocispec.Descriptor, gc bool) (fallbackUpdate, error) {
+	res := fallbackUpdate{tag: FallbackTag(subject)}
+	unlock := c.lock(t.Name() + ":" + res.tag)
+	defer unlock()
+
+	var superseded []ocispec.Descriptor
+	backoff := 10 * time.Millisecond
+	skipWait := false
+	for attempt := 0; attempt < c.attempts; attempt++ {
+		if attempt > 0 && !skipWait {
+			if err := c.sleep(ctx, backoff/2+c.jitter(backoff)); err != nil {
+				return res, err
+			}
+			backoff = min(backoff*2, 640*time.Millisecond)
+		}
+		skipWait = false
+		readAt := time.Now()
+		fb, err := readFallback(ctx, t, subject)
+		if err != nil {
+			return res, err
+		}
+		if contains(fb.index, entry.Digest) && attempt > 0 {
+			// our entry is there (another writer merged it, or our earlier push
+			// survived): nothing to write.
+			return c.finish(ctx, t, res, superseded, fb, gc), nil
+		}
+		changed := merge(&fb.index, entry)
+		if !changed {
+			return c.finish(ctx, t, res, superseded, fb, gc), nil
+		}
+		data, desc, err := encodeIndex(fb.index)
+		if err != nil {
+			return res, err
+		}
+		opts := target.PushOptions{Tag: res.tag}
+		conditional := !c.conditionsRefused(t.Name())
+		if conditional {
+			if fb.exists && fb.etag != "" {
+				opts.IfMatch = fb.etag
+			} else if !fb.exists {
+				opts.IfNoneMatch = true
+			} else {
+				conditional = false // an existing tag without ETag: nothing to match
+			}
+		}
+		if !conditional && time.Since(readAt) > c.guard {
+			continue // too stale to push unconditionally: read again
+		}
+		pushAt := time.Now()
+		_, err = t.PushManifest(ctx, desc, data, opts)
+		switch {
+		case errors.Is(err, target.ErrPreconditionFailed):
+			continue
+		case errors.Is(err, target.ErrConditionalUnsupported):
+			c.mu.Lock()
+			c.noCondition[t.Name()] = true
+			c.mu.Unlock()
+			attempt-- // not a conflict: the same round, unconditionally
+			skipWait = true
+			continue
+		case err != nil:
+			return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
+		}
+		if fb.exists && fb.desc.Digest != desc.Digest {
+			superseded = append(superseded, fb.desc)
+		}
+		if !conditional {
+			// let every writer that read before our push finish its own
+			wait := c.guard + 2*time.Since(pushAt)
+			if err := c.sleep(ctx, wait+c.jitter(c.guard/2+1)); err != nil {
+				return res, err
+			}
+		}
+		check, err := readFallback(ctx, t, subject)
+		if err != nil {
+			return res, fmt.Errorf("verify referrers tag %s: %w", res.tag, err)
+		}
+		if contains(check.index, entry.Digest) {
+			return c.finish(ctx, t, res, superseded, check, gc), nil
+		}
+		// overwritten by a writer that read before our push: merge again
+	}
+	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
+}
+
+func (c *Client) conditionsRefused(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.noCondition[name]
+}
+
+// finish runs the optional GC of superseded indexes: each is deleted by digest
+// only when it is not what the tag points to now and not the subject.
+func (c *Client) finish(ctx context.Context, t target.Target, res fallbackUpdate, superseded []ocispec.Descriptor, now fallback, gc bool) fallbackUpdate {
+	if !gc {
+		return res
+	}
+	for _, old := range superseded {
+		if old.Digest == now.desc.Digest || old.MediaType != ocispec.MediaTypeImageIndex {
+			continue
+		}
+		if strings.HasSuffix(res.tag, old.Digest.Encoded()[:min(64, len(old.Digest.Encoded()))]) {
+			continue // never the subject (checklist 44)
+		}
+		if err := t.DeleteManifest(ctx, old.Digest); err != nil && !errors.Is(err, target.ErrNotFound) {
+			res.warnings = append(res.warnings, fmt.Sprintf("could not delete the superseded referrers index %s (garbage collection may be needed): %v", old.Digest, err))
+		}
+	}
+	return res
+}

@@ -1,0 +1,163 @@
+// Package referrers holds the verbs of the project: Attach an artifact to a
+// subject, List the referrers of a subject (optionally nested), and the referrers
+// tag schema fallback they share (distribution-spec v1.1.1, "Referrers Tag Schema",
+// with the truncation rule of distribution-spec main).
+//
+// The verbs work on any target.Target. They decide how referrers are found:
+//
+//   - ModeAPI: only the target's own mechanism (a registry's Referrers API);
+//   - ModeTag: only the referrers tag schema index (`<alg>-<encoded>`);
+//   - ModeAuto: the API when the target has it, the tag schema otherwise. The
+//     capability is learned once per repository and cached in the Client
+//     (checklist 27); only target.ErrUnsupported leads to the tag schema, every
+//     other error is returned (checklist 25): "no referrers" is never an error's
+//     disguise.
+//
+// See RATIONALE.md for how the tag schema update keeps every entry when many
+// writers attach to one subject at once.
+package referrers
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Mode selects how referrers are found and recorded.
+type Mode string
+
+// The modes of --referrers-mode.
+const (
+	ModeAuto Mode = "auto"
+	ModeAPI  Mode = "api"
+	ModeTag  Mode = "tag"
+)
+
+// ParseMode parses "auto", "api" or "tag" ("" is auto).
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeAuto:
+		return ModeAuto, nil
+	case ModeAPI, ModeTag:
+		return Mode(s), nil
+	}
+	return "", errors.New(`referrers mode must be "auto", "api" or "tag"`)
+}
+
+// Sentinel errors of the verbs.
+var (
+	// ErrFallbackInvalid: the referrers tag holds something other than an image
+	// index, or resolves to the subject itself (checklist 26, 36, 44).
+	ErrFallbackInvalid = errors.New("referrers tag schema index is invalid")
+	// ErrFallbackConflict: the tag schema index kept changing under us and the
+	// update could not be verified within the retries.
+	ErrFallbackConflict = errors.New("referrers tag schema update did not settle")
+	// ErrAPIUnsupported: ModeAPI was asked for and the target has no Referrers API.
+	ErrAPIUnsupported = errors.New("the registry has no Referrers API")
+	// ErrInvalidArtifact: the artifact to attach breaks image-spec v1.1.1 rules.
+	ErrInvalidArtifact = errors.New("invalid artifact")
+)
+
+type capability int
+
+const (
+	capUnknown capability = iota
+	capAPI
+	capNoAPI
+)
+
+// Client runs the verbs. It caches, per repository, whether the Referrers API is
+// there and whether conditional pushes are accepted, and serialises tag schema
+// updates to one tag inside the process (checklist 41). It is safe for
+// concurrent use.
+type Client struct {
+	mu          sync.Mutex
+	caps        map[string]capability
+	noCondition map[string]bool
+	locks       map[string]*sync.Mutex
+
+	guard    time.Duration
+	attempts int
+	maxNodes int
+	parallel int
+	sleep    func(context.Context, time.Duration) error
+	jitter   func(time.Duration) time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithSettle sets the staleness guard of unconditional tag schema updates: an
+// index read longer ago than guard is read again before it is pushed, and a
+// pushed index is verified after at least guard (see RATIONALE.md).
+func WithSettle(guard time.Duration) Option { return func(c *Client) { c.guard = guard } }
+
+// WithUpdateAttempts bounds the read-merge-push-verify rounds of one update.
+func WithUpdateAttempts(n int) Option {
+	return func(c *Client) { c.attempts = max(1, n) }
+}
+
+// WithMaxNodes bounds how many referrers a nested listing visits in all.
+func WithMaxNodes(n int) Option { return func(c *Client) { c.maxNodes = max(1, n) } }
+
+// WithParallel bounds concurrent requests of a nested listing.
+func WithParallel(n int) Option { return func(c *Client) { c.parallel = max(1, n) } }
+
+// New returns a Client.
+func New(opts ...Option) *Client {
+	c := &Client{
+		caps:        map[string]capability{},
+		noCondition: map[string]bool{},
+		locks:       map[string]*sync.Mutex{},
+		guard:       50 * time.Millisecond,
+		attempts:    24,
+		maxNodes:    10000,
+		parallel:    8,
+		sleep: func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+				return nil
+			}
+		},
+		jitter: func(d time.Duration) time.Duration {
+			if d <= 0 {
+				return 0
+			}
+			return rand.N(d)
+		},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+func (c *Client) capability(name string) capability {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps[name]
+}
+
+func (c *Client) setCapability(name string, v capability) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.caps[name] = v
+}
+
+func (c *Client) lock(key string) func() {
+	c.mu.Lock()
+	m, ok := c.locks[key]
+	if !ok {
+		m = &sync.Mutex{}
+		c.locks[key] = m
+	}
+	c.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}

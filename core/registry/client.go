@@ -1,0 +1,329 @@
+// Package registry is a pure net/http client for OCI registries
+// (distribution-spec v1.1.1): authentication (anonymous, Basic, the Bearer token
+// flow), manifests, blobs and the Referrers API with Link paging and the
+// artifactType filter. A Repository implements target.Target.
+//
+// It is the only package of core that imports net/http. Every status code is judged
+// in one function (judge), every body is read through a cap, and every byte fetched
+// by digest is verified against it.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/oci-referrers/referrers/core/credential"
+	"github.com/oci-referrers/referrers/core/ref"
+)
+
+// Client talks to registries. It is safe for concurrent use and is meant to live
+// for the process: tokens and the auth scheme of each host are reused.
+type Client struct {
+	hc         *http.Client
+	creds      credential.Store
+	plainHTTP  func(host string) bool
+	userAgent  string
+	attempts   int
+	backoff    time.Duration
+	maxWait    time.Duration
+	maxPages   int
+	maxEntries int
+	sleep      func(ctx context.Context, d time.Duration) error
+
+	mu      sync.Mutex
+	schemes map[string]Challenge // host -> last challenge seen
+	tokens  map[string][]token   // host -> tokens
+	basic   map[string]credential.Credential
+	fetch   map[string]*sync.Mutex // host+scope -> serialises token fetches
+}
+
+type token struct {
+	repo    string
+	actions map[string]bool
+	value   string
+	expires time.Time
+}
+
+// Option configures a Client. Options never fail.
+type Option func(*Client)
+
+// WithHTTPClient sets the http.Client (its Transport and Timeout are used; its
+// CheckRedirect is replaced by ours).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		cp := *hc
+		c.hc = &cp
+	}
+}
+
+// WithCredentials sets where credentials come from (default: none, anonymous).
+func WithCredentials(s credential.Store) Option { return func(c *Client) { c.creds = s } }
+
+// WithPlainHTTP makes the client speak http:// to every host (registries without TLS).
+func WithPlainHTTP(plain bool) Option {
+	return func(c *Client) { c.plainHTTP = func(string) bool { return plain } }
+}
+
+// WithPlainHTTPHosts speaks http:// to the hosts for which f is true.
+func WithPlainHTTPHosts(f func(host string) bool) Option { return func(c *Client) { c.plainHTTP = f } }
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithRetry sets how many times a request is tried in all (at least 1) and the
+// first backoff; it doubles each time, with jitter. maxWait bounds any single wait,
+// a Retry-After asking for more ends the retries.
+func WithRetry(attempts int, backoff, maxWait time.Duration) Option {
+	return func(c *Client) {
+		if attempts < 1 {
+			attempts = 1
+		}
+		c.attempts, c.backoff, c.maxWait = attempts, backoff, maxWait
+	}
+}
+
+// WithReferrersLimits bounds Referrers API paging: at most pages pages and entries
+// descriptors in all (checklist 13).
+func WithReferrersLimits(pages, entries int) Option {
+	return func(c *Client) { c.maxPages, c.maxEntries = pages, entries }
+}
+
+// New returns a Client.
+func New(opts ...Option) *Client {
+	c := &Client{
+		hc:         &http.Client{},
+		plainHTTP:  func(string) bool { return false },
+		userAgent:  "referrers",
+		attempts:   4,
+		backoff:    200 * time.Millisecond,
+		maxWait:    30 * time.Second,
+		maxPages:   1000,
+		maxEntries: 100000,
+		sleep:      sleepCtx,
+		schemes:    map[string]Challenge{},
+		tokens:     map[string][]token{},
+		basic:      map[string]credential.Credential{},
+		fetch:      map[string]*sync.Mutex{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	c.hc.CheckRedirect = checkRedirect
+	return c
+}
+
+// checkRedirect drops the Authorization header whenever a redirect leaves the
+// original scheme and host (blob CDNs): credentials are never sent to another host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0].URL
+	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
+		req.Header.Del("Authorization")
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Repository returns the target for one repository of the registry r names.
+func (c *Client) Repository(r ref.Reference) *Repository {
+	return &Repository{client: c, host: r.Endpoint(), registry: r.Registry, name: r.Repository}
+}
+
+func (c *Client) scheme(host string) string {
+	if c.plainHTTP(host) {
+		return "http"
+	}
+	return "https"
+}
+
+// request describes one logical request; do may send it several times.
+type request struct {
+	method string
+	url    string
+	header http.Header
+	// body returns a fresh body for each try; nil for no body.
+	body   func() (io.ReadCloser, error)
+	length int64
+	// scope of the request, "repository:NAME:ACTIONS".
+	repo    string
+	actions []string
+	// noAuth: send no credentials of the client's and do not answer challenges
+	// (token requests carry their own).
+	noAuth bool
+}
+
+// do sends req with authentication and retries. The caller closes the body of the
+// returned response. A 401 that remains after authenticating is returned as is,
+// for judge to see.
+func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
+	authTried := false
+	var lastErr error
+	for attempt := 0; attempt < c.attempts; attempt++ {
+		if attempt > 0 {
+			wait := c.backoff << (attempt - 1)
+			wait = wait/2 + rand.N(wait/2+1)
+			if ra, ok := retryAfter(lastErr); ok {
+				if ra > c.maxWait {
+					return nil, fmt.Errorf("%w (the registry asks to wait %s, more than %s)", lastErr, ra, c.maxWait)
+				}
+				wait = max(wait, ra)
+			}
+			if err := c.sleep(ctx, min(wait, c.maxWait)); err != nil {
+				return nil, err
+			}
+		}
+		resp, err := c.send(ctx, req)
+		if err != nil {
+			if ctx.Err() != nil || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) {
+				return nil, err
+			}
+			lastErr = err
+			continue
+		}
+		if resp.StatusCode == http.StatusUnauthorized && !authTried && !req.noAuth {
+			challenges := ParseChallenges(resp.Header.Get("WWW-Authenticate"))
+			if len(challenges) > 0 {
+				drain(resp)
+				authTried = true
+				if err := c.authenticate(ctx, req, challenges); err != nil {
+					return nil, err
+				}
+				attempt-- // authentication is not a retry
+				continue
+			}
+		}
+		if retryableStatus(resp.StatusCode) && attempt+1 < c.attempts {
+			b := readCapped(resp.Body, maxErrorBody)
+			resp.Body.Close()
+			lastErr = &retryErr{err: newHTTPError(resp, b, nil), after: parseRetryAfter(resp.Header.Get("Retry-After"))}
+			continue
+		}
+		return resp, nil
+	}
+	var re *retryErr
+	if errors.As(lastErr, &re) {
+		return nil, fmt.Errorf("%w (gave up after %d tries)", re.err, c.attempts)
+	}
+	return nil, fmt.Errorf("%w (gave up after %d tries)", lastErr, c.attempts)
+}
+
+type retryErr struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryErr) Error() string { return e.err.Error() }
+func (e *retryErr) Unwrap() error { return e.err }
+
+func retryAfter(err error) (time.Duration, bool) {
+	var re *retryErr
+	if errors.As(err, &re) && re.after > 0 {
+		return re.after, true
+	}
+	return 0, false
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP-date; 0 when absent or bad.
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(min(n, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func retryableStatus(s int) bool {
+	return s == http.StatusTooManyRequests || s == http.StatusBadGateway ||
+		s == http.StatusServiceUnavailable || s == http.StatusGatewayTimeout
+}
+
+func idempotent(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodPut || m == http.MethodDelete
+}
+
+func retryableNetErr(err error) bool {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// send makes one HTTP exchange with the credentials the client already holds.
+func (c *Client) send(ctx context.Context, req request) (*http.Response, error) {
+	var body io.ReadCloser
+	if req.body != nil {
+		b, err := req.body()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.method, req.url, body)
+	if err != nil {
+		if body != nil {
+			body.Close()
+		}
+		return nil, err
+	}
+	if body != nil {
+		hr.ContentLength = req.length
+	}
+	for k, v := range req.header {
+		hr.Header[k] = v
+	}
+	hr.Header.Set("User-Agent", c.userAgent)
+	if !req.noAuth {
+		if a := c.authorization(hr.URL.Host, req.repo, req.actions); a != "" {
+			hr.Header.Set("Authorization", a)
+		}
+	}
+	return c.hc.Do(hr)
+}
+
+const (
+	maxErrorBody = 64 << 10
+	maxTokenBody = 1 << 20
+)
+
+// readCapped reads at most n bytes of r (the rest is left unread).
+func readCapped(r io.Reader, n int64) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r, n))
+	return b
+}
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+}

@@ -1,0 +1,546 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/target"
+)
+
+// manifestAccept lists the manifest media types this client accepts.
+var manifestAccept = strings.Join([]string{
+	ocispec.MediaTypeImageIndex, ocispec.MediaTypeImageManifest,
+	target.MediaTypeDockerManifestList, target.MediaTypeDockerManifest, target.MediaTypeArtifactManifest,
+}, ", ")
+
+// Repository is one repository of a registry. It implements target.Target.
+type Repository struct {
+	client   *Client
+	host     string // where the API is served
+	registry string // as named in references
+	name     string
+}
+
+var _ target.Target = (*Repository)(nil)
+
+// Name is "REGISTRY/REPOSITORY".
+func (r *Repository) Name() string { return r.registry + "/" + r.name }
+
+func (r *Repository) url(path string) string {
+	return r.client.scheme(r.host) + "://" + r.host + "/v2/" + r.name + "/" + path
+}
+
+func (r *Repository) req(method, u string, actions ...string) request {
+	if len(actions) == 0 {
+		actions = []string{"pull"}
+	}
+	return request{method: method, url: u, header: http.Header{}, repo: r.name, actions: actions}
+}
+
+// check judges resp; on failure it consumes and closes the body and returns an
+// *HTTPError wrapping the sentinel judge chose.
+func check(o op, resp *http.Response, conditional bool) error {
+	a := answer{
+		status:      resp.StatusCode,
+		conditional: conditional,
+		challenge:   resp.Header.Get("WWW-Authenticate") != "",
+		contentType: mediaType(resp.Header),
+	}
+	if resp.StatusCode == http.StatusOK && o == opReferrers {
+		if ok, kind := judge(o, a); !ok {
+			// a false 200: do not read a possibly huge body
+			resp.Body.Close()
+			return &HTTPError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL.String()), StatusCode: resp.StatusCode,
+				Detail: "Content-Type " + sanitize(resp.Header.Get("Content-Type"), 80) + " is not an image index", Kind: kind}
+		}
+		return nil
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if ok, _ := judge(o, a); ok {
+			return nil
+		}
+	}
+	b := readCapped(resp.Body, maxErrorBody)
+	resp.Body.Close()
+	for _, e := range parseErrorBody(b) {
+		a.codes = append(a.codes, e.Code)
+	}
+	ok, kind := judge(o, a)
+	if ok {
+		// judged fine once the body is known (no such row today); keep safe.
+		return nil
+	}
+	return newHTTPError(resp, b, kind)
+}
+
+// Resolve implements target.Target: HEAD the manifest, and GET it when the
+// registry does not say its digest, type or size.
+func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	rq := r.req(http.MethodHead, r.url("manifests/"+reference))
+	rq.header.Set("Accept", manifestAccept)
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
+	}
+	if err := check(opManifestHead, resp, false); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
+	}
+	resp.Body.Close()
+	desc := ocispec.Descriptor{MediaType: mediaType(resp.Header), Size: resp.ContentLength}
+	dg := resp.Header.Get("Docker-Content-Digest")
+	if dg != "" {
+		d, err := digest.Parse(dg)
+		if err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: registry sent a bad Docker-Content-Digest: %w", r.Name(), reference, err)
+		}
+		desc.Digest = d
+	}
+	if want, err := digest.Parse(reference); err == nil {
+		if desc.Digest != "" && desc.Digest != want {
+			return ocispec.Descriptor{}, fmt.Errorf("resolve %s@%s: registry answered for %s: %w", r.Name(), want, desc.Digest, target.ErrDigestMismatch)
+		}
+		desc.Digest = want
+	}
+	if desc.Digest == "" || desc.MediaType == "" || desc.Size <= 0 {
+		t, err := r.get(ctx, reference, digestOrEmpty(reference))
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		return t.Descriptor, nil
+	}
+	return desc, nil
+}
+
+func digestOrEmpty(s string) digest.Digest {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return d
+}
+
+// FetchManifest implements target.Target.
+func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("fetch manifest from %s: %w", r.Name(), err)
+	}
+	t, err := r.getSized(ctx, desc.Digest.String(), desc.Digest, desc.Size)
+	if err != nil {
+		return nil, err
+	}
+	return t.Data, nil
+}
+
+// FetchTagged implements target.Target: HEAD first (a HEAD does not count
+// against pull quotas and a 404 ends it), then GET.
+func (r *Repository) FetchTagged(ctx context.Context, tag string) (target.Tagged, error) {
+	rq := r.req(http.MethodHead, r.url("manifests/"+tag))
+	rq.header.Set("Accept", manifestAccept)
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return target.Tagged{}, fmt.Errorf("read %s:%s: %w", r.Name(), tag, err)
+	}
+	if err := check(opManifestHead, resp, false); err != nil {
+		return target.Tagged{}, fmt.Errorf("read %s:%s: %w", r.Name(), tag, err)
+	}
+	resp.Body.Close()
+	return r.get(ctx, tag, "")
+}
+
+func (r *Repository) get(ctx context.Context, reference string, want digest.Digest) (target.Tagged, error) {
+	return r.getSized(ctx, reference, want, -1)
+}
+
+// getSized GETs a manifest. want, when set, is the digest the bytes must have;
+// size, when >= 0, the exact size they must have.
+func (r *Repository) getSized(ctx context.Context, reference string, want digest.Digest, size int64) (target.Tagged, error) {
+	what := r.Name() + ":" + reference
+	if want != "" {
+		what = r.Name() + "@" + reference
+	}
+	rq := r.req(http.MethodGet, r.url("manifests/"+reference))
+	rq.header.Set("Accept", manifestAccept)
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return target.Tagged{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	if err := check(opManifestGet, resp, false); err != nil {
+		return target.Tagged{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	limit := int64(target.MaxManifestBytes)
+	if size >= 0 && size < limit {
+		limit = size
+	}
+	if resp.ContentLength > limit {
+		return target.Tagged{}, fmt.Errorf("fetch %s: %d bytes, more than %d: %w", what, resp.ContentLength, limit, tooLargeOrMismatch(size))
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return target.Tagged{}, fmt.Errorf("fetch %s: %w", what, err)
+	}
+	if int64(len(data)) > limit {
+		return target.Tagged{}, fmt.Errorf("fetch %s: more than %d bytes: %w", what, limit, tooLargeOrMismatch(size))
+	}
+	alg := digest.Canonical
+	if want != "" {
+		alg = want.Algorithm()
+	}
+	if !alg.Available() {
+		return target.Tagged{}, fmt.Errorf("fetch %s: digest algorithm %q unavailable", what, alg)
+	}
+	got := alg.FromBytes(data)
+	if want != "" && got != want {
+		return target.Tagged{}, fmt.Errorf("fetch %s: content has digest %s: %w", what, got, target.ErrDigestMismatch)
+	}
+	if h := resp.Header.Get("Docker-Content-Digest"); h != "" && want == "" {
+		if hd, err := digest.Parse(h); err == nil && hd.Algorithm() == alg && hd != got {
+			return target.Tagged{}, fmt.Errorf("fetch %s: registry says %s, content has %s: %w", what, hd, got, target.ErrDigestMismatch)
+		}
+	}
+	mt := mediaType(resp.Header)
+	if m := sniffMediaType(data); m != "" {
+		mt = m
+	}
+	return target.Tagged{
+		Descriptor: ocispec.Descriptor{MediaType: mt, Digest: got, Size: int64(len(data))},
+		Data:       data,
+		ETag:       resp.Header.Get("ETag"),
+	}, nil
+}
+
+func tooLargeOrMismatch(size int64) error {
+	if size >= 0 && size < target.MaxManifestBytes {
+		return target.ErrDigestMismatch
+	}
+	return target.ErrTooLarge
+}
+
+// sniffMediaType returns the mediaType a manifest declares, if any.
+func sniffMediaType(data []byte) string {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	return m.MediaType
+}
+
+// PushBlob implements target.Target: HEAD the blob and skip it when present,
+// else POST an upload and PUT the content in one streamed request (monolithic
+// upload, distribution-spec v1.1.1 "POST then PUT"). The content is hashed while
+// it streams, and a mismatch aborts the upload.
+func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body io.Reader) error {
+	exists, err := r.BlobExists(ctx, desc)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	what := fmt.Sprintf("push blob %s to %s", desc.Digest, r.Name())
+	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := check(opUploadStart, resp, false); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	drain(resp)
+	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.Header.Get("Location") == "" {
+		return fmt.Errorf("%s: registry sent no usable upload Location", what)
+	}
+	q := loc.Query()
+	q.Set("digest", desc.Digest.String())
+	loc.RawQuery = q.Encode()
+
+	used := false
+	put := r.req(http.MethodPut, loc.String(), "pull", "push")
+	put.header.Set("Content-Type", "application/octet-stream")
+	put.length = desc.Size
+	put.body = func() (io.ReadCloser, error) {
+		if used {
+			s, ok := body.(io.Seeker)
+			if !ok {
+				return nil, errors.New("cannot resend a streamed body")
+			}
+			if _, err := s.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+		}
+		used = true
+		return io.NopCloser(newVerifier(body, desc)), nil
+	}
+	if loc.Host != r.host {
+		// an upload location elsewhere gets no credentials of this registry
+		put.noAuth = true
+	}
+	resp, err = r.client.do(ctx, put)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := check(opUploadFinish, resp, false); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	drain(resp)
+	return nil
+}
+
+// BlobExists HEADs a blob.
+func (r *Repository) BlobExists(ctx context.Context, desc ocispec.Descriptor) (bool, error) {
+	resp, err := r.client.do(ctx, r.req(http.MethodHead, r.url("blobs/"+desc.Digest.String()), "pull", "push"))
+	if err != nil {
+		return false, fmt.Errorf("check blob %s in %s: %w", desc.Digest, r.Name(), err)
+	}
+	err = check(opBlobHead, resp, false)
+	if errors.Is(err, target.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check blob %s in %s: %w", desc.Digest, r.Name(), err)
+	}
+	drain(resp)
+	return true, nil
+}
+
+// FetchBlob streams a blob; the reader fails with target.ErrDigestMismatch at
+// the end when the content does not match desc. Redirects to other hosts (CDNs)
+// are followed without our credentials.
+func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	resp, err := r.client.do(ctx, r.req(http.MethodGet, r.url("blobs/"+desc.Digest.String())))
+	if err != nil {
+		return nil, fmt.Errorf("fetch blob %s from %s: %w", desc.Digest, r.Name(), err)
+	}
+	if err := check(opBlobGet, resp, false); err != nil {
+		return nil, fmt.Errorf("fetch blob %s from %s: %w", desc.Digest, r.Name(), err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{newVerifier(resp.Body, desc), resp.Body}, nil
+}
+
+// verifier hashes what it reads and turns a wrong size or digest into an error
+// at EOF.
+type verifier struct {
+	r      io.Reader
+	want   ocispec.Descriptor
+	d      digest.Digester
+	n      int64
+	failed error
+}
+
+func newVerifier(r io.Reader, desc ocispec.Descriptor) *verifier {
+	alg := desc.Digest.Algorithm()
+	if !alg.Available() {
+		alg = digest.Canonical
+	}
+	return &verifier{r: r, want: desc, d: alg.Digester()}
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	if v.failed != nil {
+		return 0, v.failed
+	}
+	n, err := v.r.Read(p)
+	v.n += int64(n)
+	v.d.Hash().Write(p[:n])
+	if v.want.Size >= 0 && v.n > v.want.Size {
+		v.failed = fmt.Errorf("content of %s is longer than %d bytes: %w", v.want.Digest, v.want.Size, target.ErrDigestMismatch)
+		return n, v.failed
+	}
+	if err == io.EOF {
+		if v.n != v.want.Size || v.d.Digest() != v.want.Digest {
+			v.failed = fmt.Errorf("content read for %s has digest %s and %d bytes: %w", v.want.Digest, v.d.Digest(), v.n, target.ErrDigestMismatch)
+			return n, v.failed
+		}
+	}
+	return n, err
+}
+
+// PushManifest implements target.Target. The Content-Type is the manifest's
+// mediaType (checklist 30) and the registry's Docker-Content-Digest must equal
+// ours (checklist 31).
+func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, opts target.PushOptions) (target.PushResult, error) {
+	reference := desc.Digest.String()
+	if opts.Tag != "" {
+		reference = opts.Tag
+	}
+	what := fmt.Sprintf("push manifest %s to %s", desc.Digest, r.Name())
+	if opts.Tag != "" {
+		what += ":" + opts.Tag
+	}
+	if len(data) > target.MaxManifestBytes {
+		return target.PushResult{}, fmt.Errorf("%s: %d bytes, more than %d: %w", what, len(data), target.MaxManifestBytes, target.ErrTooLarge)
+	}
+	rq := r.req(http.MethodPut, r.url("manifests/"+reference), "pull", "push")
+	rq.header.Set("Content-Type", desc.MediaType)
+	rq.length = int64(len(data))
+	rq.body = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	conditional := false
+	if opts.IfMatch != "" {
+		rq.header.Set("If-Match", opts.IfMatch)
+		conditional = true
+	}
+	if opts.IfNoneMatch {
+		rq.header.Set("If-None-Match", "*")
+		conditional = true
+	}
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return target.PushResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := check(opManifestPut, resp, conditional); err != nil {
+		return target.PushResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	drain(resp)
+	if h := resp.Header.Get("Docker-Content-Digest"); h != "" {
+		got, err := digest.Parse(h)
+		if err != nil || got != desc.Digest {
+			return target.PushResult{}, fmt.Errorf("%s: registry says it stored %q: %w", what, sanitize(h, 140), target.ErrDigestMismatch)
+		}
+	}
+	var res target.PushResult
+	if s := resp.Header.Get("OCI-Subject"); s != "" {
+		var m struct {
+			Subject *ocispec.Descriptor `json:"subject"`
+		}
+		if json.Unmarshal(data, &m) == nil && m.Subject != nil && m.Subject.Digest.String() == strings.TrimSpace(s) {
+			res.SubjectRecorded = true
+		}
+	}
+	return res, nil
+}
+
+// DeleteManifest implements target.Target.
+func (r *Repository) DeleteManifest(ctx context.Context, d digest.Digest) error {
+	resp, err := r.client.do(ctx, r.req(http.MethodDelete, r.url("manifests/"+d.String()), "delete"))
+	if err != nil {
+		return fmt.Errorf("delete %s@%s: %w", r.Name(), d, err)
+	}
+	if err := check(opManifestDelete, resp, false); err != nil {
+		return fmt.Errorf("delete %s@%s: %w", r.Name(), d, err)
+	}
+	drain(resp)
+	return nil
+}
+
+// Referrers implements target.Target with the Referrers API
+// (distribution-spec v1.1.1, "Listing Referrers"): the artifactType filter is sent
+// when one is asked for (never empty, checklist 20), Link rel="next" pages are
+// followed and merged (checklist 12) with relative URLs resolved, other hosts or
+// schemes refused, loops detected and pages, bytes and entries capped (checklist
+// 13, 14). Only the first page decides "unsupported" (checklist 15, 22, 25); a
+// later page that fails is an error, never a partial list.
+func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
+	what := fmt.Sprintf("list referrers of %s@%s", r.Name(), subject)
+	u, err := url.Parse(r.url("referrers/" + subject.String()))
+	if err != nil {
+		return target.ReferrersResult{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if artifactType != "" {
+		u.RawQuery = url.Values{"artifactType": {artifactType}}.Encode()
+	}
+	var res target.ReferrersResult
+	res.Source = "api"
+	res.FilterApplied = artifactType != ""
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page >= r.client.maxPages {
+			return target.ReferrersResult{}, fmt.Errorf("%s: more than %d pages: %w", what, r.client.maxPages, target.ErrTooLarge)
+		}
+		if seen[u.String()] {
+			return target.ReferrersResult{}, fmt.Errorf("%s: the registry's Link pages loop back to %s", what, sanitize(u.String(), 140))
+		}
+		seen[u.String()] = true
+		resp, err := r.client.do(ctx, r.req(http.MethodGet, u.String()))
+		if err != nil {
+			return target.ReferrersResult{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := check(opReferrers, resp, false); err != nil {
+			if page > 0 && errors.Is(err, target.ErrUnsupported) {
+				err = fmt.Errorf("page %d: %w", page+1, errors.Join(errors.New("a later page is not an image index"), stripKind(err)))
+			}
+			return target.ReferrersResult{}, fmt.Errorf("%s: %w", what, err)
+		}
+		idx, applied, err := readIndexPage(resp)
+		resp.Body.Close()
+		if err != nil {
+			return target.ReferrersResult{}, fmt.Errorf("%s: page %d: %w", what, page+1, err)
+		}
+		res.FilterApplied = res.FilterApplied && applied
+		res.Manifests = append(res.Manifests, idx.Manifests...)
+		if len(res.Manifests) > r.client.maxEntries {
+			return target.ReferrersResult{}, fmt.Errorf("%s: more than %d referrers: %w", what, r.client.maxEntries, target.ErrTooLarge)
+		}
+		next := NextLink(resp.Header.Get("Link"))
+		if next == "" {
+			return res, nil
+		}
+		if u, err = resolveNext(u, next); err != nil {
+			return target.ReferrersResult{}, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+}
+
+// stripKind drops the sentinel from an HTTPError so a later page's odd answer is
+// not mistaken for "unsupported".
+func stripKind(err error) error {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		cp := *he
+		cp.Kind = nil
+		return &cp
+	}
+	return err
+}
+
+// readIndexPage decodes one page of a referrers response (capped at
+// target.MaxManifestBytes) and says whether the artifactType filter was applied,
+// by the OCI-Filters-Applied header or the legacy annotation of v1.1.0-rc1
+// (checklist 17-19).
+func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
+	if resp.ContentLength > target.MaxManifestBytes {
+		return ocispec.Index{}, false, fmt.Errorf("%d bytes, more than %d: %w", resp.ContentLength, target.MaxManifestBytes, target.ErrTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1))
+	if err != nil {
+		return ocispec.Index{}, false, err
+	}
+	if len(b) > target.MaxManifestBytes {
+		return ocispec.Index{}, false, fmt.Errorf("more than %d bytes: %w", target.MaxManifestBytes, target.ErrTooLarge)
+	}
+	idx, err := target.DecodeIndex(b)
+	if err != nil {
+		return ocispec.Index{}, false, err
+	}
+	applied := false
+	for _, v := range resp.Header.Values("OCI-Filters-Applied") {
+		for _, f := range strings.Split(v, ",") {
+			if strings.TrimSpace(f) == "artifactType" {
+				applied = true
+			}
+		}
+	}
+	if v := idx.Annotations["org.opencontainers.referrers.filtersApplied"]; v != "" {
+		for _, f := range strings.Split(v, ",") {
+			if strings.TrimSpace(f) == "artifactType" {
+				applied = true
+			}
+		}
+	}
+	return idx, applied, nil
+}

@@ -1,0 +1,59 @@
+package target
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Media types met in registries besides the OCI ones: Docker v2 schema 2, and the
+// artifact manifest of image-spec v1.1.0-rc drafts that old registry data carries.
+const (
+	MediaTypeDockerManifest     = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeArtifactManifest   = "application/vnd.oci.artifact.manifest.v1+json"
+)
+
+// DecodeIndex decodes and validates an image index as the Referrers API and the
+// tag schema return it: schemaVersion 2, mediaType the OCI index type (when
+// present), and descriptors with a valid digest, a media type and a
+// non-negative size (checklist 15). Unknown fields are ignored (checklist 55).
+func DecodeIndex(b []byte) (ocispec.Index, error) {
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return ocispec.Index{}, fmt.Errorf("not an image index: %w: %w", err, ErrInvalidManifest)
+	}
+	if idx.SchemaVersion != 2 {
+		return ocispec.Index{}, fmt.Errorf("not an image index: schemaVersion %d: %w", idx.SchemaVersion, ErrInvalidManifest)
+	}
+	if idx.MediaType != "" && idx.MediaType != ocispec.MediaTypeImageIndex {
+		return ocispec.Index{}, fmt.Errorf("not an image index: mediaType %q: %w", clip(idx.MediaType, 80), ErrInvalidManifest)
+	}
+	for i, d := range idx.Manifests {
+		if err := d.Digest.Validate(); err != nil {
+			return ocispec.Index{}, fmt.Errorf("entry %d: %w: %w", i, err, ErrInvalidManifest)
+		}
+		if d.MediaType == "" || d.Size < 0 {
+			return ocispec.Index{}, fmt.Errorf("entry %d (%s): missing mediaType or negative size: %w", i, d.Digest, ErrInvalidManifest)
+		}
+	}
+	if idx.Manifests == nil {
+		idx.Manifests = []ocispec.Descriptor{}
+	}
+	return idx, nil
+}
+
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+// Package target is the seam between the verbs (package referrers) and the places
+// manifests live: a registry (package registry), an OCI image layout and a static
+// registry tree. Each implements Target for one repository.
+//
+// The fallback's read-modify-write of the referrers tag schema index belongs to the
+// verbs, not to the targets: a Target only offers the primitives (fetch by tag with
+// an ETag, conditional push, delete), and the verbs decide to merge, verify and retry.
+package target
+
+import (
+	"context"
+	"io"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// MaxManifestBytes caps every manifest and index read or written
+// (distribution-spec v1.1.1, "Pushing Manifests": registries SHOULD accept at least
+// 4 megabytes; checklist 14, 58).
+const MaxManifestBytes = 4 << 20
+
+// Target is one repository of a store.
+type Target interface {
+	// Name identifies the repository for caches, locks and messages ("host/repo").
+	Name() string
+
+	// Resolve turns a tag or a digest into the manifest's exact descriptor
+	// (mediaType, digest, size).
+	Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error)
+
+	// FetchManifest returns the bytes of the manifest desc names, verified against
+	// desc.Digest and capped at MaxManifestBytes.
+	FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error)
+
+	// FetchTagged reads the manifest a tag points to, with the validator a
+	// conditional update needs. A missing tag is ErrNotFound.
+	FetchTagged(ctx context.Context, tag string) (Tagged, error)
+
+	// PushBlob stores the blob desc describes, reading it from r, unless the store
+	// already has it. Implementations verify the digest and size.
+	PushBlob(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error
+
+	// PushManifest stores data (desc describes it) under its digest, and under
+	// opts.Tag when set.
+	PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, opts PushOptions) (PushResult, error)
+
+	// DeleteManifest removes a manifest by digest. ErrUnsupported when the store
+	// refuses deletes.
+	DeleteManifest(ctx context.Context, d digest.Digest) error
+
+	// Referrers lists the referrers of subject through the store's own mechanism
+	// (the Referrers API of a registry, a scan or index of a tree). artifactType,
+	// when not empty, is passed as a filter the store MAY apply; the result says
+	// whether it did. A store without such a mechanism returns ErrUnsupported, and
+	// only then do the verbs read the referrers tag schema.
+	Referrers(ctx context.Context, subject digest.Digest, artifactType string) (ReferrersResult, error)
+}
+
+// Tagged is a manifest read through a tag.
+type Tagged struct {
+	Descriptor ocispec.Descriptor
+	Data       []byte
+	// ETag is the validator to send in If-Match, empty when the store gave none.
+	ETag string
+}
+
+// PushOptions qualify a manifest push.
+type PushOptions struct {
+	// Tag, when set, is pushed instead of the digest as the reference.
+	Tag string
+	// IfMatch makes the push conditional on the tag's current ETag.
+	IfMatch string
+	// IfNoneMatch makes the push conditional on the tag not existing yet.
+	IfNoneMatch bool
+}
+
+// PushResult reports what the store did with a pushed manifest.
+type PushResult struct {
+	// SubjectRecorded is true when the store said it indexed the manifest's
+	// subject itself (a registry's OCI-Subject header equal to the subject's
+	// digest; distribution-spec v1.1.1, "Pushing Manifests with Subject").
+	SubjectRecorded bool
+}
+
+// ReferrersResult is what a store's own referrers mechanism returned.
+type ReferrersResult struct {
+	// Manifests are the referrer descriptors, possibly unfiltered.
+	Manifests []ocispec.Descriptor
+	// FilterApplied is true when the store applied the artifactType filter
+	// (OCI-Filters-Applied lists artifactType, or the legacy annotation says so;
+	// checklist 18, 19).
+	FilterApplied bool
+	// Source says how they were found: "api" for a registry, "scan" or "index" for trees.
+	Source string
+}
