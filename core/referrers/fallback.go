@@ -156,12 +156,14 @@ type fallbackUpdate struct {
 // is lost when several writers update it at once (checklist 35-44):
 //
 //  1. read the index (HEAD, GET), validate it, merge the entry;
-//  2. push it with If-Match (If-None-Match: * when creating) while the target
-//     accepts conditions; a 412 starts over; a rejection of the header switches
-//     this repository to plain pushes;
-//  3. a plain push is made only from a read younger than the guard, and is
-//     verified after the guard plus twice the push's own duration, so that any
-//     other writer that read before our push has pushed by then;
+//  2. push it with If-Match (If-None-Match: * when creating) where the target has
+//     shown that it honours conditions: the first conditional push of a
+//     repository is preceded by a probe with an ETag no index can have, and
+//     only a 412 to it proves that conditions are honoured (registries have been
+//     seen to ignore If-Match and answer 201). A 412 to a real push starts over;
+//  3. otherwise the push is plain, made only from a read younger than the guard,
+//     and verified after the guard plus twice the push's own duration, so that
+//     any other writer that read before our push has pushed by then;
 //  4. re-read: if the entry is gone, another writer overwrote it: start over
 //     after a jittered backoff. Rounds are bounded (ErrFallbackConflict).
 //
@@ -174,15 +176,13 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 
 	var superseded []ocispec.Descriptor
 	backoff := 10 * time.Millisecond
-	skipWait := false
 	for attempt := 0; attempt < c.attempts; attempt++ {
-		if attempt > 0 && !skipWait {
+		if attempt > 0 {
 			if err := c.sleep(ctx, backoff/2+c.jitter(backoff)); err != nil {
 				return res, err
 			}
 			backoff = min(backoff*2, 640*time.Millisecond)
 		}
-		skipWait = false
 		readAt := time.Now()
 		fb, err := readFallback(ctx, t, subject)
 		if err != nil {
@@ -193,39 +193,16 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			// survived): nothing to write.
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
 		}
-		changed := merge(&fb.index, entry)
-		if !changed {
+		if !merge(&fb.index, entry) {
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
 		}
 		data, desc, err := encodeIndex(fb.index)
 		if err != nil {
 			return res, err
 		}
-		opts := target.PushOptions{Tag: res.tag}
-		conditional := !c.conditionsRefused(t.Name())
-		if conditional {
-			if fb.exists && fb.etag != "" {
-				opts.IfMatch = fb.etag
-			} else if !fb.exists {
-				opts.IfNoneMatch = true
-			} else {
-				conditional = false // an existing tag without ETag: nothing to match
-			}
-		}
-		if !conditional && time.Since(readAt) > c.guard {
-			continue // too stale to push unconditionally: read again
-		}
-		pushAt := time.Now()
-		_, err = t.PushManifest(ctx, desc, data, opts)
+		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readAt)
 		switch {
-		case errors.Is(err, target.ErrPreconditionFailed):
-			continue
-		case errors.Is(err, target.ErrConditionalUnsupported):
-			c.mu.Lock()
-			c.noCondition[t.Name()] = true
-			c.mu.Unlock()
-			attempt-- // not a conflict: the same round, unconditionally
-			skipWait = true
+		case errors.Is(err, errStale), errors.Is(err, target.ErrPreconditionFailed):
 			continue
 		case err != nil:
 			return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
@@ -235,10 +212,14 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		if !conditional {
 			// let every writer that read before our push finish its own
-			wait := c.guard + 2*time.Since(pushAt)
+			wait := c.guard + 2*pushDur
 			if err := c.sleep(ctx, wait+c.jitter(c.guard/2+1)); err != nil {
 				return res, err
 			}
+		}
+		// verify: a HEAD that finds our index under the tag is enough
+		if now, err := t.Resolve(ctx, res.tag); err == nil && now.Digest == desc.Digest {
+			return c.finish(ctx, t, res, superseded, fallback{desc: desc}, gc), nil
 		}
 		check, err := readFallback(ctx, t, subject)
 		if err != nil {
@@ -252,10 +233,77 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
 }
 
-func (c *Client) conditionsRefused(name string) bool {
+// errStale: the index read is too old to be pushed without a condition.
+var errStale = errors.New("stale read")
+
+// probeETag is an entity tag no stored manifest has.
+const probeETag = `"referrers-condition-probe"`
+
+type conditions int
+
+const (
+	condUnknown  conditions = iota
+	condHonoured            // a probe got 412: If-Match works
+	condNone                // rejected or ignored: push plainly
+)
+
+func (c *Client) conditions(name string) conditions {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.noCondition[name]
+	return c.cond[name]
+}
+
+func (c *Client) setConditions(name string, v conditions) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cond[name] = v
+}
+
+// pushIndex pushes the merged index under the tag, conditionally where the
+// target honours conditions. It reports whether the push that landed was
+// conditional and how long it took. errStale means: read again.
+func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, desc ocispec.Descriptor, data []byte, readAt time.Time) (bool, time.Duration, error) {
+	name := t.Name()
+	if c.conditions(name) == condUnknown {
+		if time.Since(readAt) > c.guard {
+			return false, 0, errStale // the probe may write: it must be fresh
+		}
+		at := time.Now()
+		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag})
+		switch {
+		case errors.Is(err, target.ErrPreconditionFailed):
+			c.setConditions(name, condHonoured)
+		case errors.Is(err, target.ErrConditionalUnsupported):
+			c.setConditions(name, condNone)
+		case err == nil:
+			// the condition was ignored and the probe was a plain push
+			c.setConditions(name, condNone)
+			return false, time.Since(at), nil
+		default:
+			return false, 0, err
+		}
+	}
+	opts := target.PushOptions{Tag: fb.tag}
+	conditional := false
+	if c.conditions(name) == condHonoured {
+		switch {
+		case fb.exists && fb.etag != "":
+			opts.IfMatch, conditional = fb.etag, true
+		case !fb.exists:
+			opts.IfNoneMatch, conditional = true, true
+		}
+	}
+	if !conditional && time.Since(readAt) > c.guard {
+		return false, 0, errStale
+	}
+	at := time.Now()
+	_, err := t.PushManifest(ctx, desc, data, opts)
+	if errors.Is(err, target.ErrConditionalUnsupported) && conditional {
+		// honoured If-Match, but not this header: plain from now on
+		c.setConditions(name, condNone)
+		return false, 0, errStale
+	}
+	return conditional, time.Since(at), err
 }
 
 // finish runs the optional GC of superseded indexes: each is deleted by digest

@@ -73,10 +73,10 @@ const (
 // updates to one tag inside the process (checklist 41). It is safe for
 // concurrent use.
 type Client struct {
-	mu          sync.Mutex
-	caps        map[string]capability
-	noCondition map[string]bool
-	locks       map[string]*sync.Mutex
+	mu    sync.Mutex
+	caps  map[string]capability
+	cond  map[string]conditions
+	locks map[string]*sync.Mutex
 
 	guard    time.Duration
 	attempts int
@@ -108,13 +108,13 @@ func WithParallel(n int) Option { return func(c *Client) { c.parallel = max(1, n
 // New returns a Client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		caps:        map[string]capability{},
-		noCondition: map[string]bool{},
-		locks:       map[string]*sync.Mutex{},
-		guard:       50 * time.Millisecond,
-		attempts:    24,
-		maxNodes:    10000,
-		parallel:    8,
+		caps:     map[string]capability{},
+		cond:     map[string]conditions{},
+		locks:    map[string]*sync.Mutex{},
+		guard:    50 * time.Millisecond,
+		attempts: 24,
+		maxNodes: 10000,
+		parallel: 8,
 		sleep: func(ctx context.Context, d time.Duration) error {
 			t := time.NewTimer(d)
 			defer t.Stop()

@@ -1,0 +1,53 @@
+package core_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependencies enforces the dependency promise (STYLE.md 9): packages under
+// core/ import only the standard library, go-digest, image-spec and each other;
+// only core/registry imports net/http.
+func TestDependencies(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	const mod = "github.com/oci-referrers/referrers/"
+	allowed := []string{"github.com/opencontainers/go-digest", "github.com/opencontainers/image-spec/", mod + "core/"}
+	seen := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		for _, imp := range p.Imports {
+			if imp == "net/http" && p.ImportPath != mod+"core/registry" {
+				t.Errorf("%s imports net/http; only core/registry may", p.ImportPath)
+			}
+			if !strings.Contains(strings.Split(imp, "/")[0], ".") {
+				continue // standard library
+			}
+			ok := false
+			for _, a := range allowed {
+				if strings.HasPrefix(imp, a) {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s, outside the dependency promise", p.ImportPath, imp)
+			}
+		}
+	}
+	if seen < 4 {
+		t.Fatalf("go list saw %d core packages, want at least 4", seen)
+	}
+}
