@@ -16,10 +16,11 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 )
 
-func cmdAttach(ctx context.Context, e env, args []string) error {
+func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	fs := flag.NewFlagSet("attach", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var c common
+	defer func() { err = c.explain(err) }()
 	c.register(fs, "text or json", "text")
 	var (
 		artifactType   = fs.String("artifact-type", "", "the artifact's type, e.g. application/spdx+json (required unless --config gives one)")
@@ -44,6 +45,9 @@ func cmdAttach(ctx context.Context, e env, args []string) error {
 	}
 	if c.format != "text" && c.format != "json" {
 		return usagef("--format must be text or json")
+	}
+	if *artifactType == "" && *config == "" {
+		return usagef("--artifact-type is required (or --config FILE:MEDIATYPE with an artifact-specific media type)")
 	}
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
@@ -147,10 +151,18 @@ func cmdAttach(ctx context.Context, e env, args []string) error {
 }
 
 // splitFileArg splits "path[:mediatype]"; the part after the last ':' is a media
-// type only if it has a '/', so paths with colons still work.
+// type only if it has a '/', so paths with colons still work. When that split
+// names no file but the whole argument does ("build:2024/out.txt"), the whole
+// argument is the path.
 func splitFileArg(s string) (path, mediaType string) {
 	if i := strings.LastIndexByte(s, ':'); i > 0 && strings.Contains(s[i+1:], "/") {
-		return s[:i], s[i+1:]
+		path, mediaType = s[:i], s[i+1:]
+		if _, err := os.Stat(path); err != nil {
+			if st, err := os.Stat(s); err == nil && st.Mode().IsRegular() {
+				return s, ""
+			}
+		}
+		return path, mediaType
 	}
 	return s, ""
 }

@@ -15,10 +15,11 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 )
 
-func cmdList(ctx context.Context, e env, args []string) error {
+func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var c common
+	defer func() { err = c.explain(err) }()
 	c.register(fs, "table, json or tree", "table")
 	var types, annotations repeated
 	fs.Var(&types, "artifact-type", "keep referrers of this artifactType (repeatable: any of them)")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/credential"
 	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
 )
 
@@ -116,6 +117,9 @@ type common struct {
 	mode          string
 	platform      string
 	format        string
+
+	// authHint says where the credentials came from, for explain.
+	authHint string
 }
 
 func (c *common) register(fs *flag.FlagSet, formats string, def string) {
@@ -142,12 +146,18 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 		return ref.Reference{}, nil, usageError{err}
 	}
 	r = r.WithDefaultTag()
+	if c.platform != "" {
+		if _, err := referrers.ParsePlatform(c.platform); err != nil {
+			return r, nil, usagef("--platform: %w", err)
+		}
+	}
 	var stores []credential.Store
 	switch {
 	case c.passwordStdin:
 		if c.username == "" {
 			return r, nil, usagef("--password-stdin needs --username")
 		}
+		c.authHint = "the registry did not accept the credentials from --username and --password-stdin"
 		b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
 		if err != nil {
 			return r, nil, fmt.Errorf("read password from stdin: %w", err)
@@ -157,8 +167,12 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 	case c.username != "":
 		return r, nil, usagef("--username needs --password-stdin")
 	case e.getenv("REFERRERS_USERNAME") != "" || e.getenv("REFERRERS_PASSWORD") != "":
+		c.authHint = "the registry did not accept the credentials from REFERRERS_USERNAME and REFERRERS_PASSWORD"
 		stores = append(stores, credential.Static(r.Registry, credential.Credential{
 			Username: e.getenv("REFERRERS_USERNAME"), Password: e.getenv("REFERRERS_PASSWORD")}))
+	}
+	if c.authHint == "" {
+		c.authHint = "no credentials for " + r.Registry + " were accepted; looked in " + strings.Join(credential.DefaultPaths(e.getenv), ", ")
 	}
 	stores = append(stores, credential.Default(e.getenv))
 	client := registry.New(
@@ -167,4 +181,21 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 		registry.WithUserAgent("referrers/"+version),
 	)
 	return r, client.Repository(r), nil
+}
+
+// explain adds a hint to the errors whose cause the user can fix and the bare
+// message does not name: credentials the registry refused (a HEAD answers 401
+// with no body to explain it) and TLS spoken to a plain HTTP registry.
+func (c *common) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var he *registry.HTTPError
+	switch {
+	case errors.As(err, &he) && he.StatusCode == 401: // Unauthorized
+		return fmt.Errorf("%w (%s)", err, c.authHint)
+	case !c.plainHTTP && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return fmt.Errorf("%w (for a registry without TLS, add --plain-http)", err)
+	}
+	return err
 }
