@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oci-referrers/referrers/core/credential"
@@ -29,12 +30,23 @@ func (c *Client) authorization(host, repo string, actions []string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(cr.Username+":"+cr.Password))
 	}
 	now := time.Now()
-	for _, t := range c.tokens[host] {
-		if t.repo == repo && now.Before(t.expires) && covers(t.actions, actions) {
+	// newest first: a token fetched after the registry rejected an older one
+	// must win over it
+	toks := c.tokens[host]
+	for i := len(toks) - 1; i >= 0; i-- {
+		if t := toks[i]; t.repo == repo && now.Before(t.expires) && covers(t.actions, actions) {
 			return "Bearer " + t.value
 		}
 	}
 	return ""
+}
+
+func keys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	return out
 }
 
 func covers(have map[string]bool, want []string) bool {
@@ -51,8 +63,9 @@ func covers(have map[string]bool, want []string) bool {
 
 // authenticate answers a 401 challenge for req: Basic stores the credentials for
 // the host; Bearer fetches a token for the request's scope (distribution's token
-// authentication: realm, service, scope).
-func (c *Client) authenticate(ctx context.Context, req request, challenges []Challenge) error {
+// authentication: realm, service, scope). sent is the Authorization header the
+// rejected request carried.
+func (c *Client) authenticate(ctx context.Context, req request, challenges []Challenge, sent string) error {
 	u, err := url.Parse(req.url)
 	if err != nil {
 		return err
@@ -73,7 +86,7 @@ func (c *Client) authenticate(ctx context.Context, req request, challenges []Cha
 	}
 	switch {
 	case bearer != nil:
-		return c.fetchToken(ctx, u, req, *bearer, cred)
+		return c.fetchToken(ctx, u, req, *bearer, cred, sent)
 	case basic != nil:
 		if cred.Username == "" && cred.Password == "" {
 			return fmt.Errorf("%w: %s asks for Basic credentials and none are configured", ErrAuth, host)
@@ -107,7 +120,7 @@ type tokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 }
 
-func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, ch Challenge, cred credential.Credential) error {
+func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, ch Challenge, cred credential.Credential, sent string) error {
 	host := regURL.Host
 	actions := append([]string(nil), req.actions...)
 	sort.Strings(actions)
@@ -115,6 +128,23 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 	if req.repo != "" {
 		scope = "repository:" + req.repo + ":" + strings.Join(actions, ",")
 	}
+
+	// One fetch per host and scope at a time; a request that waited for
+	// another's fetch uses its token (unless it is the one just rejected).
+	key := host + " " + scope
+	c.mu.Lock()
+	m := c.fetch[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		c.fetch[key] = m
+	}
+	c.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	if a := c.authorization(host, req.repo, req.actions); strings.HasPrefix(a, "Bearer ") && a != sent {
+		return nil
+	}
+
 	store := func(value string, expiresIn int) {
 		if expiresIn <= 0 {
 			expiresIn = 60 // distribution's token spec default
@@ -125,7 +155,15 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 		}
 		exp := time.Now().Add(time.Duration(expiresIn)*time.Second - 10*time.Second)
 		c.mu.Lock()
-		c.tokens[host] = append(c.tokens[host], token{repo: req.repo, actions: set, value: value, expires: exp})
+		// drop the tokens the new one supersedes (same repository, no more
+		// actions, or expired), so the list does not grow with every renewal
+		kept := c.tokens[host][:0]
+		for _, t := range c.tokens[host] {
+			if time.Now().Before(t.expires) && !(t.repo == req.repo && covers(set, keys(t.actions))) {
+				kept = append(kept, t)
+			}
+		}
+		c.tokens[host] = append(kept, token{repo: req.repo, actions: set, value: value, expires: exp})
 		c.mu.Unlock()
 	}
 	if cred.RegistryToken != "" {

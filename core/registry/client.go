@@ -101,7 +101,9 @@ func WithReferrersLimits(pages, entries int) Option {
 // New returns a Client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		hc:         &http.Client{},
+		// a transport of our own: no state shared with other users of
+		// http.DefaultTransport
+		hc:         &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		plainHTTP:  func(string) bool { return false },
 		userAgent:  "referrers",
 		attempts:   4,
@@ -207,7 +209,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 			if len(challenges) > 0 {
 				drain(resp)
 				authTried = true
-				if err := c.authenticate(ctx, req, challenges); err != nil {
+				if err := c.authenticate(ctx, req, challenges, resp.Request.Header.Get("Authorization")); err != nil {
 					return nil, err
 				}
 				attempt-- // authentication is not a retry

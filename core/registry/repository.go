@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -267,22 +268,35 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 	q.Set("digest", desc.Digest.String())
 	loc.RawQuery = q.Encode()
 
-	used := false
+	tries := 0
+	var prev *tryBody
 	put := r.req(http.MethodPut, loc.String(), "pull", "push")
 	put.header.Set("Content-Type", "application/octet-stream")
 	put.length = desc.Size
 	put.body = func() (io.ReadCloser, error) {
-		if used {
-			s, ok := body.(io.Seeker)
-			if !ok {
+		s, seekable := body.(io.Seeker)
+		if tries > 0 {
+			if !seekable {
 				return nil, errors.New("cannot resend a streamed body")
+			}
+			// the transport may still be reading the previous try's body
+			// (it closes it when done, possibly after the answer arrived)
+			select {
+			case <-prev.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
 			}
 			if _, err := s.Seek(0, io.SeekStart); err != nil {
 				return nil, err
 			}
 		}
-		used = true
-		return io.NopCloser(newVerifier(body, desc)), nil
+		tries++
+		if !seekable {
+			// never rewound: nothing to wait for
+			return io.NopCloser(newVerifier(body, desc)), nil
+		}
+		prev = &tryBody{r: newVerifier(body, desc), done: make(chan struct{})}
+		return prev, nil
 	}
 	if loc.Host != r.host {
 		// an upload location elsewhere gets no credentials of this registry
@@ -296,6 +310,38 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	drain(resp)
+	return nil
+}
+
+// tryBody is the body of one try of a request whose seekable reader is shared
+// between tries. Close, which the transport calls once it is done with the body
+// (possibly from another goroutine than the one reading it), waits for a Read
+// in progress and ends reading; done is closed then, and only then may a retry
+// rewind the shared reader. (A seekable reader's Read does not block for long,
+// so neither does Close.)
+type tryBody struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+	done   chan struct{}
+}
+
+func (b *tryBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, errors.New("read after close")
+	}
+	return b.r.Read(p)
+}
+
+func (b *tryBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.done)
+	}
 	return nil
 }
 
