@@ -33,7 +33,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	)
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
+		fmt.Fprintln(fs.Output(), "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)

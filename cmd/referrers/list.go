@@ -26,7 +26,7 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs.Var(&annotations, "annotation", "keep referrers with this annotation key=value (repeatable: all of them)")
 	depth := fs.Int("depth", 1, "levels of referrers to list (2 adds the referrers of referrers)")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: referrers list SUBJECT [flags]")
+		fmt.Fprintln(fs.Output(), "Usage: referrers list SUBJECT [flags]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)

@@ -87,15 +87,22 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // parseInterspersed lets flags come before, between and after positional
-// arguments ("attach SUBJECT file --artifact-type x").
+// arguments ("attach SUBJECT file --artifact-type x"). A flag error is returned
+// once, with a hint, instead of the flag package's full usage; -h prints the
+// usage to the flag set's output.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				fs.Usage()
 				return nil, err
 			}
-			return nil, usageError{err}
+			return nil, usagef("%v (run 'referrers %s -h' for the flags)", err, fs.Name())
 		}
 		args = fs.Args()
 		if len(args) == 0 {
