@@ -166,6 +166,9 @@ type fallbackUpdate struct {
 //     any other writer that read before our push has pushed by then;
 //  4. re-read: if the entry is gone, another writer overwrote it: start over
 //     after a jittered backoff. Rounds are bounded (ErrFallbackConflict).
+//     An entry found again in a later round is in another writer's push; unless
+//     conditions are honoured it is trusted only when it is still there after
+//     the same settling wait as our own push.
 //
 // With gc, the superseded index is deleted by digest once the new one is
 // verified; a failure there is a warning (checklist 43, 44).
@@ -176,8 +179,9 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 
 	var superseded []ocispec.Descriptor
 	backoff := 10 * time.Millisecond
+	confirming := false // this read confirms an entry found in another writer's push
 	for attempt := 0; attempt < c.attempts; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !confirming {
 			if err := c.sleep(ctx, backoff/2+c.jitter(backoff)); err != nil {
 				return res, err
 			}
@@ -189,10 +193,21 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			return res, err
 		}
 		if contains(fb.index, entry.Digest) && attempt > 0 {
-			// our entry is there (another writer merged it, or our earlier push
-			// survived): nothing to write.
-			return c.finish(ctx, t, res, superseded, fb, gc), nil
+			// Our entry is there, after a round that did not verify: another
+			// writer merged it. Where conditions are honoured that push is
+			// final. Otherwise it is as exposed to writers that read before
+			// it as our own push was, and only we would merge our entry
+			// again: wait as after our own push, then look again.
+			if confirming || c.conditions(t.Name()) == condHonoured {
+				return c.finish(ctx, t, res, superseded, fb, gc), nil
+			}
+			if err := c.sleep(ctx, c.guard+2*time.Since(readAt)+c.jitter(c.guard/2+1)); err != nil {
+				return res, err
+			}
+			confirming = true
+			continue
 		}
+		confirming = false
 		if !merge(&fb.index, entry) {
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
 		}

@@ -1,0 +1,467 @@
+package referrers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/fakeregistry"
+)
+
+// threeReferrers stores an SBOM, a signature and a scan of w's subject
+// directly in the fake and returns their descriptors by type.
+func threeReferrers(t *testing.T, w *world) map[string]ocispec.Descriptor {
+	t.Helper()
+	return map[string]ocispec.Descriptor{
+		typeSBOM: putReferrer(t, w.fake, w.subject, typeSBOM, "sbom", map[string]string{"team": "a"}),
+		typeSig:  putReferrer(t, w.fake, w.subject, typeSig, "sig", map[string]string{"team": "b"}),
+		typeScan: putReferrer(t, w.fake, w.subject, typeScan, "scan", map[string]string{"team": "a", "severity": "low"}),
+	}
+}
+
+func sortedDigests(ds ...ocispec.Descriptor) []digest.Digest {
+	out := make([]digest.Digest, len(ds))
+	for i, d := range ds {
+		out[i] = d.Digest
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestListFilters covers the artifactType filter against the API (server side
+// when applied, client side otherwise), against the tag schema, and the
+// annotation filter (checklist 18, 20, 21).
+func TestListFilters(t *testing.T) {
+	t.Parallel()
+	type setup struct {
+		name string
+		mode fakeregistry.Mode
+		tag  bool // the referrers are in a tag schema index
+	}
+	setups := []setup{
+		{"API", fakeregistry.Mode{}, false},
+		{"API ignoring the filter", fakeregistry.Mode{NoFilterHeader: true}, false},
+		{"tag schema", fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText}, true},
+	}
+	for _, s := range setups {
+		for _, tc := range []struct {
+			name string
+			opts ListOptions
+			want []string // types
+			// query is the artifactType query the API must receive ("" = none)
+			query string
+		}{
+			{"no filter", ListOptions{}, []string{typeSBOM, typeSig, typeScan}, ""},
+			{"one type", ListOptions{ArtifactTypes: []string{typeSig}}, []string{typeSig}, typeSig},
+			{"two types: client OR", ListOptions{ArtifactTypes: []string{typeSig, typeSBOM}}, []string{typeSig, typeSBOM}, ""},
+			{"unknown type", ListOptions{ArtifactTypes: []string{"application/x.none"}}, nil, "application/x.none"},
+			{"annotation", ListOptions{Annotations: map[string]string{"team": "a"}}, []string{typeSBOM, typeScan}, ""},
+			{"annotation and type", ListOptions{ArtifactTypes: []string{typeScan}, Annotations: map[string]string{"team": "a"}}, []string{typeScan}, typeScan},
+			{"two annotations", ListOptions{Annotations: map[string]string{"team": "a", "severity": "low"}}, []string{typeScan}, ""},
+			{"annotation value differs", ListOptions{Annotations: map[string]string{"team": "c"}}, nil, ""},
+			// checklist 20: an empty type is never sent as artifactType=
+			{"empty type", ListOptions{ArtifactTypes: []string{""}}, nil, ""},
+		} {
+			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				w := newWorld(t, s.mode)
+				refs := threeReferrers(t, w)
+				if s.tag {
+					seedIndex(t, w.fake, w.subject.Digest, refs[typeSBOM], refs[typeSig], refs[typeScan])
+				}
+				w.fake.ResetRequests()
+				res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, tc.opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []ocispec.Descriptor
+				for _, typ := range tc.want {
+					want = append(want, refs[typ])
+				}
+				if got, w := digests(res.Referrers), sortedDigests(want...); !slices.Equal(got, w) {
+					t.Errorf("listed %v, want %v", got, w)
+				}
+				for _, n := range res.Referrers {
+					if n.Descriptor.ArtifactType == "" || n.Descriptor.Annotations["team"] == "" {
+						t.Errorf("descriptor lacks artifactType or annotations: %+v", n.Descriptor)
+					}
+				}
+				gets := requestsMatching(w.fake, http.MethodGet, "/referrers/")
+				if len(gets) != 1 {
+					t.Fatalf("%d referrers GETs, want 1", len(gets))
+				}
+				u, _ := url.Parse(gets[0].Path)
+				if got := u.Query()["artifactType"]; (tc.query == "" && got != nil) || (tc.query != "" && !slices.Equal(got, []string{tc.query})) {
+					t.Errorf("query %q, want artifactType=%q", u.RawQuery, tc.query)
+				}
+				if strings.Contains(gets[0].Path, "artifactType=&") || strings.HasSuffix(gets[0].Path, "artifactType=") {
+					t.Errorf("empty artifactType sent: %s (checklist 20)", gets[0].Path)
+				}
+				wantMode := ModeAPI
+				if s.tag {
+					wantMode = ModeTag
+				}
+				if res.Mode != wantMode {
+					t.Errorf("mode %q, want %q", res.Mode, wantMode)
+				}
+			})
+		}
+	}
+}
+
+// TestListNoReferrers: no API and no tag is "no referrers", not an error
+// (checklist 10, 23).
+func TestListNoReferrers(t *testing.T) {
+	t.Parallel()
+	for _, b := range append([]fakeregistry.ReferrersBehavior{fakeregistry.ReferrersAPI}, unsupported...) {
+		t.Run(b.String(), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, fakeregistry.Mode{Referrers: b})
+			res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Referrers) != 0 || len(res.Warnings) != 0 {
+				t.Errorf("referrers %v warnings %v, want none", digests(res.Referrers), res.Warnings)
+			}
+			idx := res.Index()
+			if idx.Manifests == nil || idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex {
+				t.Errorf("Index() = %s, want an empty OCI index with manifests []", mustJSON(t, idx))
+			}
+			wantMode := ModeTag
+			if b == fakeregistry.ReferrersAPI {
+				wantMode = ModeAPI
+			}
+			if res.Mode != wantMode {
+				t.Errorf("mode %q, want %q", res.Mode, wantMode)
+			}
+		})
+	}
+}
+
+// TestListErrors: errors of the API are errors, never an empty list, and do
+// not lead to the tag schema (checklist 24, 25).
+func TestListErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		behaviour fakeregistry.ReferrersBehavior
+		mode      Mode
+	}{
+		{fakeregistry.ReferrersForbidden, ModeAuto},
+		{fakeregistry.ReferrersTooManyRequests, ModeAuto},
+		{fakeregistry.ReferrersServerError, ModeAuto},
+		{fakeregistry.ReferrersNameUnknown, ModeAuto},
+		{fakeregistry.ReferrersServerError, ModeAPI},
+		// ModeAPI on a registry without the API
+		{fakeregistry.ReferrersNotFoundText, ModeAPI},
+	} {
+		t.Run(tc.behaviour.String()+"/"+string(tc.mode), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, fakeregistry.Mode{Referrers: tc.behaviour})
+			// a tag schema index that must not be read as a substitute
+			seedIndex(t, w.fake, w.subject.Digest, putReferrer(t, w.fake, w.subject, typeSig, "sig", nil))
+			w.fake.ResetRequests()
+			res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{Mode: tc.mode})
+			if err == nil {
+				t.Fatalf("no error; listed %v", digests(res.Referrers))
+			}
+			if tc.behaviour == fakeregistry.ReferrersNotFoundText && !errors.Is(err, ErrAPIUnsupported) {
+				t.Errorf("err = %v, want ErrAPIUnsupported", err)
+			}
+			if n := len(requestsMatching(w.fake, "", "/manifests/"+FallbackTag(w.subject.Digest))); n != 0 {
+				t.Errorf("the tag schema was read after an API error (%d requests)", n)
+			}
+		})
+	}
+}
+
+// TestListInvalidFallback: a tag that holds no valid index means no referrers,
+// with a warning that says why (checklist 23, 26).
+func TestListInvalidFallback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mode fakeregistry.Mode
+		seed func(t *testing.T, w *world)
+	}{
+		{"image manifest under the tag", fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText}, func(t *testing.T, w *world) {
+			putImage(t, w.fake, FallbackTag(w.subject.Digest), "squat")
+		}},
+		{"index with schemaVersion 1", fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText}, func(t *testing.T, w *world) {
+			w.fake.PutManifest(testRepo, FallbackTag(w.subject.Digest), ocispec.MediaTypeImageIndex, []byte(`{"schemaVersion":1,"manifests":[]}`))
+		}},
+		{"tag resolves to the subject", fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, TagResolvesToSubject: true}, func(*testing.T, *world) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, tc.mode)
+			tc.seed(t, w)
+			res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Referrers) != 0 {
+				t.Errorf("listed %v", digests(res.Referrers))
+			}
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], FallbackTag(w.subject.Digest)) {
+				t.Errorf("warnings %q, want one naming the tag", res.Warnings)
+			}
+		})
+	}
+}
+
+// TestListFallbackIsTheSubjectIndex: a registry that maps the tag to the
+// digest serves a multi-arch subject, a valid index, as "the referrers index";
+// its platform manifests must not be listed as referrers (checklist 26).
+func TestListFallbackIsTheSubjectIndex(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, TagResolvesToSubject: true})
+	subject := putIndex(t, w.fake, "multi")
+	res, err := New().List(ctxT(t), w.repo(t), subject, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Referrers) != 0 || len(res.Warnings) != 1 {
+		t.Errorf("listed %v with warnings %q, want nothing and one warning", digests(res.Referrers), res.Warnings)
+	}
+}
+
+// TestListCompletesArtifactType: an entry without artifactType (old registry
+// data, ACR) is completed from its manifest before filtering (checklist 56).
+func TestListCompletesArtifactType(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	sig := putReferrer(t, w.fake, w.subject, typeSig, "sig", map[string]string{"k": "v"})
+	sbom := putReferrer(t, w.fake, w.subject, typeSBOM, "sbom", nil)
+	bare := sig
+	bare.ArtifactType, bare.Annotations = "", nil
+	seedIndex(t, w.fake, w.subject.Digest, bare, sbom)
+	w.fake.ResetRequests()
+
+	res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{ArtifactTypes: []string{typeSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Referrers) != 1 {
+		t.Fatalf("listed %v, want the signature", digests(res.Referrers))
+	}
+	got := res.Referrers[0].Descriptor
+	if got.Digest != sig.Digest || got.ArtifactType != typeSig || got.Annotations["k"] != "v" {
+		t.Errorf("got %+v, want artifactType and annotations from the manifest", got)
+	}
+	if n := len(requestsMatching(w.fake, http.MethodGet, "/manifests/"+sig.Digest.String())); n != 1 {
+		t.Errorf("%d GETs of the bare entry's manifest, want 1", n)
+	}
+	if n := len(requestsMatching(w.fake, http.MethodGet, "/manifests/"+sbom.Digest.String())); n != 0 {
+		t.Errorf("%d GETs of a complete entry's manifest, want 0", n)
+	}
+}
+
+// TestListNested: depth 2 shows the signature of an SBOM even when the top
+// level is filtered to SBOMs (oras passes the filter down and hides it).
+func TestListNested(t *testing.T) {
+	t.Parallel()
+	for _, m := range []fakeregistry.Mode{{}, {Referrers: fakeregistry.ReferrersNotFoundText}} {
+		t.Run(map[bool]string{true: "API", false: "tag schema"}[m.Referrers == fakeregistry.ReferrersAPI], func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, m)
+			ctx := ctxT(t)
+			c := New(WithSettle(fastSettle))
+			repo := w.repo(t)
+			sbom, err := c.Attach(ctx, repo, w.subject, artifact(typeSBOM, "sbom", nil), AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Attach(ctx, repo, w.subject, artifact(typeSig, "image-sig", nil), AttachOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			sbomSig, err := c.Attach(ctx, repo, sbom.Descriptor, artifact(typeSig, "sbom-sig", nil), AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := New(WithSettle(fastSettle)).List(ctx, repo, w.subject, ListOptions{ArtifactTypes: []string{typeSBOM}, Depth: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Referrers) != 1 || res.Referrers[0].Descriptor.Digest != sbom.Descriptor.Digest {
+				t.Fatalf("top level %v, want only the SBOM %s", digests(res.Referrers), sbom.Descriptor.Digest)
+			}
+			kids := res.Referrers[0].Referrers
+			if len(kids) != 1 || kids[0].Descriptor.Digest != sbomSig.Descriptor.Digest || kids[0].Descriptor.ArtifactType != typeSig {
+				t.Errorf("the SBOM's referrers %v, want its signature %s", digests(kids), sbomSig.Descriptor.Digest)
+			}
+			// depth 1 stops at the top level
+			flat, err := New(WithSettle(fastSettle)).List(ctx, repo, w.subject, ListOptions{ArtifactTypes: []string{typeSBOM}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(flat.Referrers) != 1 || len(flat.Referrers[0].Referrers) != 0 {
+				t.Errorf("depth 1 listed nested referrers")
+			}
+		})
+	}
+}
+
+// TestListCycle: hand-made tag schema indexes claim A refers to B and B to A
+// (a hostile registry can serve that); a deep listing ends and lists each once.
+func TestListCycle(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	a := putReferrer(t, w.fake, w.subject, typeSig, "a", nil)
+	b := putReferrer(t, w.fake, w.subject, typeSig, "b", nil)
+	seedIndex(t, w.fake, w.subject.Digest, a)
+	seedIndex(t, w.fake, a.Digest, b)
+	seedIndex(t, w.fake, b.Digest, a)
+	res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{Depth: 50, Mode: ModeTag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Referrers) != 1 || res.Referrers[0].Descriptor.Digest != a.Digest {
+		t.Fatalf("top %v", digests(res.Referrers))
+	}
+	kids := res.Referrers[0].Referrers
+	if len(kids) != 1 || kids[0].Descriptor.Digest != b.Digest || len(kids[0].Referrers) != 0 {
+		t.Errorf("A's referrers %v, want B with nothing below", kids)
+	}
+}
+
+// TestListNodeCap: a graph larger than the node cap is an error, not a
+// silently truncated tree.
+func TestListNodeCap(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	a := putReferrer(t, w.fake, w.subject, typeSig, "a", nil)
+	b := putReferrer(t, w.fake, w.subject, typeSig, "b", nil)
+	c := putReferrer(t, w.fake, w.subject, typeSig, "c", nil)
+	seedIndex(t, w.fake, w.subject.Digest, a)
+	seedIndex(t, w.fake, a.Digest, b, c)
+	_, err := New(WithMaxNodes(2)).List(ctxT(t), w.repo(t), w.subject, ListOptions{Depth: 3})
+	if !errors.Is(err, target.ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+// TestListMigration: referrers recorded in the tag schema stay listed after
+// the registry enables the API, and new ones are listed by the API
+// (checklist 59, 60).
+func TestListMigration(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	ctx := ctxT(t)
+	old, err := New(WithSettle(fastSettle)).Attach(ctx, w.repo(t), w.subject, artifact(typeSig, "old", nil), AttachOptions{})
+	if err != nil || old.Mode != ModeTag {
+		t.Fatalf("attach before migration: %v, mode %q", err, old.Mode)
+	}
+
+	w.fake.SetMode(fakeregistry.Mode{}) // the registry gains the API
+	c := New(WithSettle(fastSettle))    // a new process: nothing cached
+	res, err := c.List(ctx, w.repo(t), w.subject, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mode != ModeAPI || !slices.Equal(digests(res.Referrers), []digest.Digest{old.Descriptor.Digest}) {
+		t.Errorf("after migration: mode %q referrers %v, want api and %s (checklist 59)", res.Mode, digests(res.Referrers), old.Descriptor.Digest)
+	}
+
+	neu, err := c.Attach(ctx, w.repo(t), w.subject, artifact(typeSig, "new", nil), AttachOptions{})
+	if err != nil || neu.Mode != ModeAPI {
+		t.Fatalf("attach after migration: %v, mode %q", err, neu.Mode)
+	}
+	res, err = c.List(ctx, w.repo(t), w.subject, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sortedDigests(old.Descriptor, neu.Descriptor); !slices.Equal(digests(res.Referrers), want) {
+		t.Errorf("listed %v, want %v (checklist 60)", digests(res.Referrers), want)
+	}
+	if h := w.fake.TagHistory(testRepo, FallbackTag(w.subject.Digest)); len(h) != 1 {
+		t.Errorf("the tag schema index was written %d times; after migration it must not be", len(h))
+	}
+}
+
+// TestListSortedAndDeduplicated: entries are sorted by digest and listed once,
+// whatever the order and repetitions in the source.
+func TestListSortedAndDeduplicated(t *testing.T) {
+	t.Parallel()
+	t.Run("tag schema with repeats", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, LenientManifests: true})
+		refs := threeReferrers(t, w)
+		all := sortedDigests(refs[typeSBOM], refs[typeSig], refs[typeScan])
+		var entries []ocispec.Descriptor
+		for i := len(all) - 1; i >= 0; i-- {
+			for _, r := range refs {
+				if r.Digest == all[i] {
+					entries = append(entries, r, r)
+				}
+			}
+		}
+		seedIndex(t, w.fake, w.subject.Digest, entries...)
+		res, err := New().List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := digests(res.Referrers); !slices.Equal(got, all) {
+			t.Errorf("listed %v, want %v", got, all)
+		}
+		if got := res.Index(); len(got.Manifests) != 3 || got.Manifests[0].Digest != all[0] {
+			t.Errorf("Index() %v", digestsOf(got))
+		}
+	})
+	t.Run("mixed: in the API and in a tag", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, fakeregistry.Mode{})
+		refs := threeReferrers(t, w)
+		seedIndex(t, w.fake, w.subject.Digest, refs[typeSig], refs[typeSBOM])
+		res, err := New().List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := digests(res.Referrers), sortedDigests(refs[typeSBOM], refs[typeSig], refs[typeScan]); !slices.Equal(got, want) {
+			t.Errorf("listed %v, want %v", got, want)
+		}
+	})
+}
+
+// TestListPaged: the API's Link pages are all listed (checklist 12).
+func TestListPaged(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{PageSize: 2})
+	var all []ocispec.Descriptor
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		all = append(all, putReferrer(t, w.fake, w.subject, typeSig, n, nil))
+	}
+	res, err := New().List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := digests(res.Referrers), sortedDigests(all...); !slices.Equal(got, want) {
+		t.Errorf("listed %v, want %v", got, want)
+	}
+	if n := len(requestsMatching(w.fake, http.MethodGet, "/referrers/")); n != 3 {
+		t.Errorf("%d pages fetched, want 3", n)
+	}
+}
+
+// TestListCapabilityCache: a Client that learned "no API" reads the tag schema
+// directly next time (checklist 27).
+func TestListCapabilityCache(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	c := New()
+	for range 3 {
+		if _, err := c.List(ctxT(t), w.repo(t), w.subject, ListOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(requestsMatching(w.fake, http.MethodGet, "/referrers/")); n != 1 {
+		t.Errorf("%d referrers GETs for three listings, want 1", n)
+	}
+}
