@@ -161,9 +161,10 @@ type fallbackUpdate struct {
 //     repository is preceded by a probe with an ETag no index can have, and
 //     only a 412 to it proves that conditions are honoured (registries have been
 //     seen to ignore If-Match and answer 201). A 412 to a real push starts over;
-//  3. otherwise the push is plain, made only from a read younger than the guard,
-//     and verified after the guard plus twice the push's own duration, so that
-//     any other writer that read before our push has pushed by then;
+//  3. otherwise the push is plain, sent at most the guard after its read
+//     completed, and verified after the guard plus twice the read's and the
+//     push's own durations, so that any other writer that read before our push
+//     has pushed by then (the waits scale with the registry's latency);
 //  4. re-read: if the entry is gone, another writer overwrote it: start over
 //     after a jittered backoff. Rounds are bounded (ErrFallbackConflict).
 //     An entry found again in a later round is in another writer's push; unless
@@ -192,6 +193,8 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		if err != nil {
 			return res, err
 		}
+		readDone := time.Now()
+		readDur := readDone.Sub(readAt)
 		if contains(fb.index, entry.Digest) && attempt > 0 {
 			// Our entry is there, after a round that did not verify: another
 			// writer merged it. Where conditions are honoured that push is
@@ -201,7 +204,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			if confirming || c.conditions(t.Name()) == condHonoured {
 				return c.finish(ctx, t, res, superseded, fb, gc), nil
 			}
-			if err := c.sleep(ctx, c.guard+2*time.Since(readAt)+c.jitter(c.guard/2+1)); err != nil {
+			if err := c.sleep(ctx, c.settle(readDur, 0)); err != nil {
 				return res, err
 			}
 			confirming = true
@@ -215,7 +218,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		if err != nil {
 			return res, err
 		}
-		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readAt)
+		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readDone)
 		switch {
 		case errors.Is(err, errStale), errors.Is(err, target.ErrPreconditionFailed):
 			continue
@@ -227,8 +230,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		if !conditional {
 			// let every writer that read before our push finish its own
-			wait := c.guard + 2*pushDur
-			if err := c.sleep(ctx, wait+c.jitter(c.guard/2+1)); err != nil {
+			if err := c.sleep(ctx, c.settle(readDur, pushDur)); err != nil {
 				return res, err
 			}
 		}
@@ -246,6 +248,18 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		// overwritten by a writer that read before our push: merge again
 	}
 	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
+}
+
+// settle is how long a plain push waits before it is verified: long enough for
+// any writer that read before it to have pushed. That writer sends its push at
+// most the guard after its read completed, so it lands within its read, the
+// guard, scheduling delays and its push after our push; we estimate its
+// durations by ours, with a margin of 3, and never wait less than settleFloor
+// (scheduling delays on a loaded machine do not scale with the registry's
+// latency).
+func (c *Client) settle(read, push time.Duration) time.Duration {
+	wait := max(c.settleFloor, c.guard+3*(read+push))
+	return wait + c.jitter(c.guard/2+1)
 }
 
 // errStale: the index read is too old to be pushed without a condition.
@@ -277,10 +291,10 @@ func (c *Client) setConditions(name string, v conditions) {
 // pushIndex pushes the merged index under the tag, conditionally where the
 // target honours conditions. It reports whether the push that landed was
 // conditional and how long it took. errStale means: read again.
-func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, desc ocispec.Descriptor, data []byte, readAt time.Time) (bool, time.Duration, error) {
+func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time) (bool, time.Duration, error) {
 	name := t.Name()
 	if c.conditions(name) == condUnknown {
-		if time.Since(readAt) > c.guard {
+		if time.Since(readDone) > c.guard {
 			return false, 0, errStale // the probe may write: it must be fresh
 		}
 		at := time.Now()
@@ -308,7 +322,7 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 			opts.IfNoneMatch, conditional = true, true
 		}
 	}
-	if !conditional && time.Since(readAt) > c.guard {
+	if !conditional && time.Since(readDone) > c.guard {
 		return false, 0, errStale
 	}
 	at := time.Now()

@@ -78,21 +78,27 @@ type Client struct {
 	cond  map[string]conditions
 	locks map[string]*sync.Mutex
 
-	guard    time.Duration
-	attempts int
-	maxNodes int
-	parallel int
-	sleep    func(context.Context, time.Duration) error
-	jitter   func(time.Duration) time.Duration
+	guard time.Duration
+	// settleFloor is the shortest wait before verifying a plain push.
+	settleFloor time.Duration
+	attempts    int
+	maxNodes    int
+	parallel    int
+	sleep       func(context.Context, time.Duration) error
+	jitter      func(time.Duration) time.Duration
 }
 
 // Option configures a Client.
 type Option func(*Client)
 
 // WithSettle sets the staleness guard of unconditional tag schema updates: an
-// index read longer ago than guard is read again before it is pushed, and a
-// pushed index is verified after at least guard (see RATIONALE.md).
-func WithSettle(guard time.Duration) Option { return func(c *Client) { c.guard = guard } }
+// index whose read completed longer ago than guard is read again instead of
+// pushed, and a pushed index is verified after guard plus twice the read's and
+// the push's durations, and at least 50 ms or twice the guard, whichever is less
+// (see RATIONALE.md). Every writer must use the same guard.
+func WithSettle(guard time.Duration) Option {
+	return func(c *Client) { c.guard, c.settleFloor = guard, min(c.settleFloor, 2*guard) }
+}
 
 // WithUpdateAttempts bounds the read-merge-push-verify rounds of one update.
 func WithUpdateAttempts(n int) Option {
@@ -108,13 +114,14 @@ func WithParallel(n int) Option { return func(c *Client) { c.parallel = max(1, n
 // New returns a Client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		caps:     map[string]capability{},
-		cond:     map[string]conditions{},
-		locks:    map[string]*sync.Mutex{},
-		guard:    50 * time.Millisecond,
-		attempts: 24,
-		maxNodes: 10000,
-		parallel: 8,
+		caps:        map[string]capability{},
+		cond:        map[string]conditions{},
+		locks:       map[string]*sync.Mutex{},
+		guard:       20 * time.Millisecond,
+		settleFloor: 50 * time.Millisecond,
+		attempts:    24,
+		maxNodes:    10000,
+		parallel:    8,
 		sleep: func(ctx context.Context, d time.Duration) error {
 			t := time.NewTimer(d)
 			defer t.Stop()
