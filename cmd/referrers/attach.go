@@ -49,6 +49,11 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	if *artifactType == "" && *config == "" {
 		return usagef("--artifact-type is required (or --config FILE:MEDIATYPE with an artifact-specific media type)")
 	}
+	if *artifactType != "" {
+		if err := referrers.ValidMediaType(*artifactType); err != nil {
+			return usagef("--artifact-type: %v", err)
+		}
+	}
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
 		return usageError{err}

@@ -363,6 +363,8 @@ func TestExitCodes(t *testing.T) {
 			wantCode: exitUsage, stderrHas: []string{`"auto", "api" or "tag"`}},
 		{name: "attach bad referrers mode", args: []string{"attach", "REGISTRY/app:v1", "--artifact-type", "a/b", "--referrers-mode", "bogus", "--plain-http"},
 			wantCode: exitUsage, stderrHas: []string{`"auto", "api" or "tag"`}},
+		{name: "artifact type not a media type", args: []string{"attach", "REGISTRY/app:v1", "--artifact-type", "sbom", "--plain-http"},
+			wantCode: exitUsage, wantStdout: ptr(""), stderrHas: []string{"--artifact-type", "RFC 6838"}},
 		{name: "depth 0", args: []string{"list", "REGISTRY/app:v1", "--depth", "0", "--plain-http"},
 			wantCode: exitUsage, stderrHas: []string{"--depth"}},
 		{name: "created yesterday", args: []string{"attach", "REGISTRY/app:v1", "--artifact-type", "a/b", "--created", "yesterday", "--plain-http"},

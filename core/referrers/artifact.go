@@ -180,6 +180,10 @@ func dedupeBlobs(bs []Blob) []Blob {
 	return out
 }
 
+// ValidMediaType checks that mt is a media type name per RFC 6838 §4.2 (for
+// --artifact-type and file media types, before anything is sent).
+func ValidMediaType(mt string) error { return validMediaType(mt) }
+
 // validMediaType checks RFC 6838 §4.2 naming: type "/" subtype, restricted
 // names of at most 127 characters (checklist 52).
 func validMediaType(mt string) error {

@@ -168,7 +168,7 @@ func ResolveSubject(ctx context.Context, t target.Target, reference, platform st
 			return ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}, nil
 		}
 	}
-	return ocispec.Descriptor{}, fmt.Errorf("%w: no %s in index %s (it has: %s)", target.ErrNotFound, platform, desc.Digest, strings.Join(found, ", "))
+	return ocispec.Descriptor{}, fmt.Errorf("no platform %s in index %s (it has: %s): %w", platform, desc.Digest, strings.Join(found, ", "), target.ErrNotFound)
 }
 
 // ParsePlatform parses "os/arch[/variant]".

@@ -39,7 +39,7 @@ func NextLink(h string) string {
 			}
 		}
 		params, h = h[:i], h[i:]
-		for _, p := range strings.Split(params, ";") {
+		for _, p := range splitUnquoted(params, ';') {
 			k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
 			if !ok || !strings.EqualFold(strings.TrimSpace(k), "rel") {
 				continue
@@ -53,6 +53,23 @@ func NextLink(h string) string {
 		}
 	}
 	return ""
+}
+
+// splitUnquoted splits s at sep outside double quotes, so that a quoted
+// parameter value such as title="a; rel=next" stays whole.
+func splitUnquoted(s string, sep byte) []string {
+	var out []string
+	inQuote, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			inQuote = !inQuote
+		case s[i] == sep && !inQuote:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
 }
 
 // resolveNext resolves a Link target against the URL of the page that carried it

@@ -220,3 +220,15 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A "rel=next" inside a quoted parameter value is not a relation (checklist 13:
+// a hostile registry must not steer paging through a title).
+func TestNextLinkQuotedSemicolon(t *testing.T) {
+	t.Parallel()
+	if got := NextLink(`</evil>; title="x; rel=next"`); got != "" {
+		t.Fatalf("NextLink = %q, want none", got)
+	}
+	if got, want := NextLink(`</a>; title="x; y", </b>; rel="next"`), "/b"; got != want {
+		t.Fatalf("NextLink = %q, want %q", got, want)
+	}
+}

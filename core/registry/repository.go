@@ -94,6 +94,10 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
 	}
 	if err := check(opManifestHead, resp, false); err != nil {
+		if errors.Is(err, target.ErrNotFound) {
+			// a HEAD answer has no body to say more: name the likely causes
+			return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: no such manifest (unknown tag, digest or repository): %w", r.Name(), reference, err)
+		}
 		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
 	}
 	resp.Body.Close()
