@@ -113,7 +113,7 @@ func pushBlob(ctx context.Context, t target.Target, b Blob) error {
 // It asks for the referrers of the subject (filtered to the new artifact's type
 // to keep the answer small): only target.ErrUnsupported means "no API".
 func (c *Client) confirmAPI(ctx context.Context, t target.Target, subject digest.Digest, artifactType string) (bool, error) {
-	switch c.capability(t.Name()) {
+	switch c.repo(t.Name()).cap {
 	case capAPI:
 		return true, nil
 	case capNoAPI:
@@ -122,10 +122,10 @@ func (c *Client) confirmAPI(ctx context.Context, t target.Target, subject digest
 	_, err := t.Referrers(ctx, subject, artifactType)
 	switch {
 	case err == nil:
-		c.setCapability(t.Name(), capAPI)
+		c.setRepo(t.Name(), func(r *repoState) { r.cap = capAPI })
 		return true, nil
 	case errors.Is(err, target.ErrUnsupported):
-		c.setCapability(t.Name(), capNoAPI)
+		c.setRepo(t.Name(), func(r *repoState) { r.cap = capNoAPI })
 		return false, nil
 	}
 	return false, err

@@ -201,7 +201,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			// final. Otherwise it is as exposed to writers that read before
 			// it as our own push was, and only we would merge our entry
 			// again: wait as after our own push, then look again.
-			if confirming || c.conditions(t.Name()) == condHonoured {
+			if confirming || c.repo(t.Name()).cond == condHonoured {
 				return c.finish(ctx, t, res, superseded, fb, gc), nil
 			}
 			if err := c.sleep(ctx, c.settle(readDur, 0)); err != nil {
@@ -276,24 +276,12 @@ const (
 	condNone                // rejected or ignored: push plainly
 )
 
-func (c *Client) conditions(name string) conditions {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cond[name]
-}
-
-func (c *Client) setConditions(name string, v conditions) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cond[name] = v
-}
-
 // pushIndex pushes the merged index under the tag, conditionally where the
 // target honours conditions. It reports whether the push that landed was
 // conditional and how long it took. errStale means: read again.
 func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time) (bool, time.Duration, error) {
 	name := t.Name()
-	if c.conditions(name) == condUnknown {
+	if c.repo(name).cond == condUnknown {
 		if time.Since(readDone) > c.guard {
 			return false, 0, errStale // the probe may write: it must be fresh
 		}
@@ -301,12 +289,12 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag})
 		switch {
 		case errors.Is(err, target.ErrPreconditionFailed):
-			c.setConditions(name, condHonoured)
+			c.setRepo(name, func(r *repoState) { r.cond = condHonoured })
 		case errors.Is(err, target.ErrConditionalUnsupported):
-			c.setConditions(name, condNone)
+			c.setRepo(name, func(r *repoState) { r.cond = condNone })
 		case err == nil:
 			// the condition was ignored and the probe was a plain push
-			c.setConditions(name, condNone)
+			c.setRepo(name, func(r *repoState) { r.cond = condNone })
 			return false, time.Since(at), nil
 		default:
 			return false, 0, err
@@ -314,7 +302,7 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 	}
 	opts := target.PushOptions{Tag: fb.tag}
 	conditional := false
-	if c.conditions(name) == condHonoured {
+	if c.repo(name).cond == condHonoured {
 		switch {
 		case fb.exists && fb.etag != "":
 			opts.IfMatch, conditional = fb.etag, true
@@ -329,7 +317,7 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 	_, err := t.PushManifest(ctx, desc, data, opts)
 	if errors.Is(err, target.ErrConditionalUnsupported) && conditional {
 		// honoured If-Match, but not this header: plain from now on
-		c.setConditions(name, condNone)
+		c.setRepo(name, func(r *repoState) { r.cond = condNone })
 		return false, 0, errStale
 	}
 	return conditional, time.Since(at), err

@@ -185,7 +185,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 	var descs []ocispec.Descriptor
 	applied := false
 	used := ModeTag
-	if mode == ModeAPI || (mode == ModeAuto && c.capability(t.Name()) != capNoAPI) {
+	if mode == ModeAPI || (mode == ModeAuto && c.repo(t.Name()).cap != capNoAPI) {
 		serverFilter := ""
 		if len(f.types) == 1 && f.types[0] != "" {
 			serverFilter = f.types[0] // never an empty artifactType= (checklist 20)
@@ -193,12 +193,12 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		r, err := t.Referrers(ctx, subject, serverFilter)
 		switch {
 		case err == nil:
-			c.setCapability(t.Name(), capAPI)
+			c.setRepo(t.Name(), func(r *repoState) { r.cap = capAPI })
 			descs, applied, used = r.Manifests, r.FilterApplied && serverFilter != "", ModeAPI
 		case errors.Is(err, target.ErrUnsupported) && mode == ModeAPI:
 			return nil, "", nil, fmt.Errorf("%w (use --referrers-mode auto or tag): %w", ErrAPIUnsupported, err)
 		case errors.Is(err, target.ErrUnsupported):
-			c.setCapability(t.Name(), capNoAPI)
+			c.setRepo(t.Name(), func(r *repoState) { r.cap = capNoAPI })
 		default:
 			return nil, "", nil, err
 		}

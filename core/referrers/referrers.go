@@ -74,8 +74,7 @@ const (
 // concurrent use.
 type Client struct {
 	mu    sync.Mutex
-	caps  map[string]capability
-	cond  map[string]conditions
+	repos map[string]repoState
 	locks map[string]*sync.Mutex
 
 	guard time.Duration
@@ -114,8 +113,7 @@ func WithParallel(n int) Option { return func(c *Client) { c.parallel = max(1, n
 // New returns a Client.
 func New(opts ...Option) *Client {
 	c := &Client{
-		caps:        map[string]capability{},
-		cond:        map[string]conditions{},
+		repos:       map[string]repoState{},
 		locks:       map[string]*sync.Mutex{},
 		guard:       20 * time.Millisecond,
 		settleFloor: 50 * time.Millisecond,
@@ -145,16 +143,24 @@ func New(opts ...Option) *Client {
 	return c
 }
 
-func (c *Client) capability(name string) capability {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.caps[name]
+// repoState is what the Client has learned about one repository.
+type repoState struct {
+	cap  capability // is the Referrers API there?
+	cond conditions // are conditional pushes honoured?
 }
 
-func (c *Client) setCapability(name string, v capability) {
+func (c *Client) repo(name string) repoState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.caps[name] = v
+	return c.repos[name]
+}
+
+func (c *Client) setRepo(name string, f func(*repoState)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.repos[name]
+	f(&st)
+	c.repos[name] = st
 }
 
 func (c *Client) lock(key string) func() {
