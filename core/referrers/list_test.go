@@ -465,3 +465,31 @@ func TestListCapabilityCache(t *testing.T) {
 		t.Errorf("%d referrers GETs for three listings, want 1", n)
 	}
 }
+
+// Unknown media types, artifact types, annotation keys and fields are listed, not
+// rejected (checklist 55; image-spec v1.1.1 manifest.md, annotations.md).
+func TestListUnknownValues(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+	unknown := ocispec.Descriptor{
+		MediaType:    "application/vnd.example.future.manifest.v9+json",
+		ArtifactType: "application/vnd.example.never-heard-of",
+		Digest:       digest.FromString("future"),
+		Size:         6,
+		Annotations:  map[string]string{"com.example.unknown": "x"},
+	}
+	idx := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","futureField":{"a":1},` +
+		`"manifests":[` + string(mustJSON(t, unknown)) + `]}`)
+	w.fake.PutManifest(testRepo, FallbackTag(w.subject.Digest), ocispec.MediaTypeImageIndex, idx)
+	res, err := New(WithSettle(fastSettle)).List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Referrers) != 1 {
+		t.Fatalf("listed %d referrers, want 1", len(res.Referrers))
+	}
+	got := res.Referrers[0].Descriptor
+	if got.MediaType != unknown.MediaType || got.ArtifactType != unknown.ArtifactType || got.Annotations["com.example.unknown"] != "x" {
+		t.Errorf("got %+v, want %+v", got, unknown)
+	}
+}
