@@ -394,3 +394,61 @@ func TestTokenRenewedAfterRejection(t *testing.T) {
 		t.Errorf("tokens issued = %d, want %d", got, want)
 	}
 }
+
+// TestTokenCredentials: an identity token (docker's "identitytoken", an OAuth2
+// refresh token) is exchanged with a form POST (grant_type=refresh_token) for an
+// access token; a registry token is used as the Bearer token directly, without
+// asking the realm.
+func TestTokenCredentials(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	tests := []struct {
+		name       string
+		cred       credential.Credential
+		wantBearer string
+		wantTokens int32
+	}{
+		{"identity token", credential.Credential{IdentityToken: "refresh-123"}, "access-for-refresh-123", 1},
+		{"registry token", credential.Credential{RegistryToken: "raw-token"}, "raw-token", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var tokens atomic.Int32
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/token" {
+					tokens.Add(1)
+					if r.Method != http.MethodPost {
+						http.Error(w, "want POST", http.StatusMethodNotAllowed)
+						return
+					}
+					if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "refresh_token" ||
+						r.PostForm.Get("service") != "reg" || !strings.HasPrefix(r.PostForm.Get("scope"), "repository:"+repoName+":") {
+						http.Error(w, "bad form "+r.PostForm.Encode(), http.StatusBadRequest)
+						return
+					}
+					json.NewEncoder(w).Encode(map[string]any{"access_token": "access-for-" + r.PostForm.Get("refresh_token"), "expires_in": 300})
+					return
+				}
+				if r.Header.Get("Authorization") != "Bearer "+tt.wantBearer {
+					w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="reg"`, srv.URL))
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				w.Header().Set("Content-Type", ocispec.MediaTypeImageIndex)
+				w.Write(body)
+			}))
+			t.Cleanup(srv.Close)
+			host := strings.TrimPrefix(srv.URL, "http://")
+			c := newClient(WithCredentials(credential.Static(host, tt.cred)))
+			repo := repoAt(t, c, host, repoName)
+			if _, err := repo.FetchTagged(t.Context(), "v1"); err != nil {
+				t.Fatalf("FetchTagged: %v", err)
+			}
+			if got := tokens.Load(); got != tt.wantTokens {
+				t.Errorf("token requests = %d, want %d", got, tt.wantTokens)
+			}
+		})
+	}
+}
