@@ -121,7 +121,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	client := referrers.New()
+	client := c.verbs(e)
 	res, err := client.Attach(ctx, repo, subject, art, referrers.AttachOptions{Mode: mode, GCFallbackIndex: *gc})
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stderr, "referrers attach: warning:", w)

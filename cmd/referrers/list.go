@@ -65,7 +65,7 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	res, err := referrers.New().List(ctx, repo, subject, opts)
+	res, err := c.verbs(e).List(ctx, repo, subject, opts)
 	if err != nil {
 		return err
 	}

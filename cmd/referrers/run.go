@@ -124,6 +124,7 @@ type common struct {
 	mode          string
 	platform      string
 	format        string
+	debug         bool
 
 	// authHint says where the credentials came from, for explain.
 	authHint string
@@ -136,6 +137,7 @@ func (c *common) register(fs *flag.FlagSet, formats string, def string) {
 	fs.StringVar(&c.mode, "referrers-mode", "auto", "how referrers are found and recorded: auto, api or tag")
 	fs.StringVar(&c.platform, "platform", "", "for an index SUBJECT, use its child for os/arch[/variant]")
 	fs.StringVar(&c.format, "format", def, "output format: "+formats)
+	fs.BoolVar(&c.debug, "debug", false, "print each HTTP exchange and each referrers decision to stderr (no secrets)")
 }
 
 // repeated is a repeatable string flag.
@@ -182,11 +184,15 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 		c.authHint = "no credentials for " + r.Registry + " were accepted; looked in " + strings.Join(credential.DefaultPaths(e.getenv), ", ")
 	}
 	stores = append(stores, credential.Default(e.getenv))
-	client := registry.New(
+	opts := []registry.Option{
 		registry.WithCredentials(credential.Chain(stores...)),
 		registry.WithPlainHTTP(c.plainHTTP),
-		registry.WithUserAgent("referrers/"+version),
-	)
+		registry.WithUserAgent("referrers/" + version),
+	}
+	if c.debug {
+		opts = append(opts, registry.WithDebug(e.stderr))
+	}
+	client := registry.New(opts...)
 	return r, client.Repository(r), nil
 }
 
@@ -205,4 +211,12 @@ func (c *common) explain(err error) error {
 		return fmt.Errorf("%w (for a registry without TLS, add --plain-http)", err)
 	}
 	return err
+}
+
+// verbs returns the referrers client for one command.
+func (c *common) verbs(e env) *referrers.Client {
+	if c.debug {
+		return referrers.New(referrers.WithDebug(e.stderr))
+	}
+	return referrers.New()
 }

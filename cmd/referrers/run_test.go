@@ -889,3 +889,31 @@ func TestFileArgs(t *testing.T) {
 		})
 	}
 }
+
+// TestDebug: --debug traces each HTTP exchange and each decision on stderr,
+// and never a secret; stdout is unchanged.
+func TestDebug(t *testing.T) {
+	t.Parallel()
+	const password = "debug-secret-pw"
+	f := newFixture(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, Auth: fakeregistry.AuthBearer, Username: "u", Password: password, ETag: fakeregistry.ETagIgnored})
+	in := f.cli("attach", "REGISTRY/app:v1", "DIR/sbom.json", "--artifact-type", "application/spdx+json",
+		"--plain-http", "--username", "u", "--password-stdin", "--debug")
+	in.stdin = password + "\n"
+	r := in.run(t)
+	if r.code != exitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"http: HEAD http://REGISTRY/v2/app/manifests/v1 -> ", "http: PUT ", "referrers: ", "settling"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	for _, secret := range []string{password, "Bearer ", "Authorization"} {
+		if strings.Contains(r.stderr, secret) {
+			t.Errorf("stderr shows %q:\n%s", secret, r.stderr)
+		}
+	}
+	if !strings.HasPrefix(r.stdout, "REGISTRY/app@sha256:") {
+		t.Errorf("stdout = %q, want the artifact reference", r.stdout)
+	}
+}

@@ -122,9 +122,11 @@ func (c *Client) confirmAPI(ctx context.Context, t target.Target, subject digest
 	_, err := t.Referrers(ctx, subject, artifactType)
 	switch {
 	case err == nil:
+		c.logf("%s: the Referrers API answered: using it", t.Name())
 		c.setRepo(t.Name(), func(r *repoState) { r.cap = capAPI })
 		return true, nil
 	case errors.Is(err, target.ErrUnsupported):
+		c.logf("%s: sent OCI-Subject but has no Referrers API (%v): using the referrers tag", t.Name(), err)
 		c.setRepo(t.Name(), func(r *repoState) { r.cap = capNoAPI })
 		return false, nil
 	}

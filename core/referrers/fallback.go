@@ -221,6 +221,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readDone)
 		switch {
 		case errors.Is(err, errStale), errors.Is(err, target.ErrPreconditionFailed):
+			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
 			continue
 		case err != nil:
 			return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
@@ -230,7 +231,9 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		if !conditional {
 			// let every writer that read before our push finish its own
-			if err := c.sleep(ctx, c.settle(readDur, pushDur)); err != nil {
+			wait := c.settle(readDur, pushDur)
+			c.logf("%s:%s: plain push of %d entries; settling %s before verifying", t.Name(), res.tag, len(fb.index.Manifests), wait.Round(time.Millisecond))
+			if err := c.sleep(ctx, wait); err != nil {
 				return res, err
 			}
 		}
@@ -246,6 +249,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			return c.finish(ctx, t, res, superseded, check, gc), nil
 		}
 		// overwritten by a writer that read before our push: merge again
+		c.logf("%s:%s: our entry was overwritten by another writer; merging again (round %d)", t.Name(), res.tag, attempt+1)
 	}
 	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
 }
@@ -289,11 +293,14 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag})
 		switch {
 		case errors.Is(err, target.ErrPreconditionFailed):
+			c.logf("%s: conditional pushes are honoured", name)
 			c.setRepo(name, func(r *repoState) { r.cond = condHonoured })
 		case errors.Is(err, target.ErrConditionalUnsupported):
+			c.logf("%s: conditional pushes are rejected; pushing plainly", name)
 			c.setRepo(name, func(r *repoState) { r.cond = condNone })
 		case err == nil:
 			// the condition was ignored and the probe was a plain push
+			c.logf("%s: conditional pushes are ignored; the probe was a plain push", name)
 			c.setRepo(name, func(r *repoState) { r.cond = condNone })
 			return false, time.Since(at), nil
 		default:

@@ -198,6 +198,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		case errors.Is(err, target.ErrUnsupported) && mode == ModeAPI:
 			return nil, "", nil, fmt.Errorf("%w (use --referrers-mode auto or tag): %w", ErrAPIUnsupported, err)
 		case errors.Is(err, target.ErrUnsupported):
+			c.logf("%s: no Referrers API (%v): reading the referrers tag", t.Name(), err)
 			c.setRepo(t.Name(), func(r *repoState) { r.cap = capNoAPI })
 		default:
 			return nil, "", nil, err

@@ -20,6 +20,8 @@ package referrers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -85,6 +87,7 @@ type Client struct {
 	parallel    int
 	sleep       func(context.Context, time.Duration) error
 	jitter      func(time.Duration) time.Duration
+	debug       io.Writer
 }
 
 // Option configures a Client.
@@ -98,6 +101,10 @@ type Option func(*Client)
 func WithSettle(guard time.Duration) Option {
 	return func(c *Client) { c.guard, c.settleFloor = guard, min(c.settleFloor, 2*guard) }
 }
+
+// WithDebug writes the verbs' decisions to w: the mode found, condition probes,
+// settling waits, retries.
+func WithDebug(w io.Writer) Option { return func(c *Client) { c.debug = w } }
 
 // WithUpdateAttempts bounds the read-merge-push-verify rounds of one update.
 func WithUpdateAttempts(n int) Option {
@@ -173,4 +180,13 @@ func (c *Client) lock(key string) func() {
 	c.mu.Unlock()
 	m.Lock()
 	return m.Unlock
+}
+
+func (c *Client) logf(format string, a ...any) {
+	if c.debug == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.debug, "referrers: "+format+"\n", a...)
 }

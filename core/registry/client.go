@@ -33,6 +33,7 @@ type Client struct {
 	creds      credential.Store
 	plainHTTP  func(host string) bool
 	userAgent  string
+	debug      io.Writer
 	attempts   int
 	backoff    time.Duration
 	maxWait    time.Duration
@@ -41,6 +42,7 @@ type Client struct {
 	sleep      func(ctx context.Context, d time.Duration) error
 
 	mu      sync.Mutex
+	debugMu sync.Mutex
 	schemes map[string]Challenge // host -> last challenge seen
 	tokens  map[string][]token   // host -> tokens
 	basic   map[string]credential.Credential
@@ -79,6 +81,10 @@ func WithPlainHTTPHosts(f func(host string) bool) Option { return func(c *Client
 
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithDebug writes one line per HTTP exchange to w: method, URL, status and
+// duration. Credentials and tokens are never written.
+func WithDebug(w io.Writer) Option { return func(c *Client) { c.debug = w } }
 
 // WithRetry sets how many times a request is tried in all (at least 1) and the
 // first backoff; it doubles each time, with jitter. maxWait bounds any single wait,
@@ -311,7 +317,24 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 			hr.Header.Set("Authorization", a)
 		}
 	}
-	return c.hc.Do(hr)
+	if c.debug == nil {
+		return c.hc.Do(hr)
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(hr)
+	line := fmt.Sprintf("http: %s %s", hr.Method, redactURL(hr.URL.String()))
+	if err != nil {
+		line += fmt.Sprintf(" -> error %v", err)
+	} else {
+		line += fmt.Sprintf(" -> %d", resp.StatusCode)
+		if resp.Request != nil && resp.Request.URL.Host != hr.URL.Host {
+			line += " (redirected to " + resp.Request.URL.Host + ")"
+		}
+	}
+	c.debugMu.Lock()
+	fmt.Fprintf(c.debug, "%s (%s)\n", line, time.Since(start).Round(100*time.Microsecond))
+	c.debugMu.Unlock()
+	return resp, err
 }
 
 const (
