@@ -29,6 +29,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		config         = fs.String("config", "", "FILE:MEDIATYPE to use as the config instead of the empty descriptor")
 		created        = fs.String("created", "", "org.opencontainers.image.created: now, an RFC 3339 time, or none (default: none, or SOURCE_DATE_EPOCH when set)")
 		gc             = fs.Bool("gc-fallback-index", false, "delete the superseded referrers tag index (needs delete permission)")
+		skipIfExists   = fs.Bool("skip-if-exists", false, "push nothing if a referrer with the same artifact type, config and files exists (annotations may differ)")
 		exportManifest = fs.String("export-manifest", "", "also write the pushed manifest to this file")
 	)
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
@@ -122,7 +123,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		return err
 	}
 	client := c.verbs(e)
-	res, err := client.Attach(ctx, repo, subject, art, referrers.AttachOptions{Mode: mode, GCFallbackIndex: *gc})
+	res, err := client.Attach(ctx, repo, subject, art, referrers.AttachOptions{Mode: mode, GCFallbackIndex: *gc, SkipIfExists: *skipIfExists})
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stderr, "referrers attach: warning:", w)
 	}
@@ -143,12 +144,17 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 			ArtifactType string `json:"artifactType"`
 			Mode         string `json:"mode"`
 			FallbackTag  string `json:"fallbackTag,omitempty"`
-		}{res.Descriptor.Digest.String(), reference, r.WithDigest(subject.Digest).String(), art.ArtifactType, string(res.Mode), res.FallbackTag}
+			Skipped      bool   `json:"skipped,omitempty"`
+		}{res.Descriptor.Digest.String(), reference, r.WithDigest(subject.Digest).String(), art.ArtifactType, string(res.Mode), res.FallbackTag, res.Skipped}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
 	fmt.Fprintln(e.stdout, reference)
+	if res.Skipped {
+		fmt.Fprintln(e.stderr, "referrers attach: an equivalent referrer exists; nothing pushed")
+		return nil
+	}
 	if res.Mode == referrers.ModeTag {
 		fmt.Fprintf(e.stderr, "referrers attach: the registry has no Referrers API; recorded in the referrers tag %s\n", res.FallbackTag)
 	}

@@ -20,6 +20,11 @@ type AttachOptions struct {
 	// GCFallbackIndex deletes the superseded tag schema index after an update
 	// (off by default: it needs delete permission; checklist 43).
 	GCFallbackIndex bool
+	// SkipIfExists makes Attach push nothing when the subject already has a
+	// referrer with the same artifactType, config and layers (by digest), even if
+	// its annotations differ (a timestamp, another tool): the idempotency key of
+	// a CI step that may run twice.
+	SkipIfExists bool
 }
 
 // AttachResult reports an attach.
@@ -36,6 +41,9 @@ type AttachResult struct {
 	FallbackTag string
 	// Warnings are problems that did not fail the attach.
 	Warnings []string
+	// Skipped is true when SkipIfExists found an equivalent referrer, which
+	// Descriptor then describes; nothing was pushed.
+	Skipped bool
 }
 
 // Attach packs a for subject, pushes its blobs and manifest to t, and makes sure
@@ -56,6 +64,19 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 		return AttachResult{}, err
 	}
 	res := AttachResult{Descriptor: desc, Manifest: data, Subject: subject}
+	if opts.SkipIfExists {
+		found, used, err := c.findEquivalent(ctx, t, subject, mode, data)
+		if err != nil {
+			return res, fmt.Errorf("look for an existing equivalent referrer: %w", err)
+		}
+		if found != nil {
+			res.Descriptor, res.Manifest, res.Mode, res.Skipped = found.desc, found.data, used, true
+			if used == ModeTag {
+				res.FallbackTag = FallbackTag(subject.Digest)
+			}
+			return res, nil
+		}
+	}
 	for _, b := range blobs {
 		if err := pushBlob(ctx, t, b); err != nil {
 			return res, err
@@ -184,4 +205,58 @@ func ParsePlatform(s string) (ocispec.Platform, error) {
 		p.Variant = parts[2]
 	}
 	return p, nil
+}
+
+type existing struct {
+	desc ocispec.Descriptor
+	data []byte
+}
+
+// findEquivalent looks among the subject's referrers of the same artifactType
+// for one whose config and layers have the same digests as the manifest in data.
+func (c *Client) findEquivalent(ctx context.Context, t target.Target, subject ocispec.Descriptor, mode Mode, data []byte) (*existing, Mode, error) {
+	var want ocispec.Manifest
+	if err := json.Unmarshal(data, &want); err != nil {
+		return nil, "", err
+	}
+	types := []string{want.ArtifactType}
+	if want.ArtifactType == "" {
+		types = []string{want.Config.MediaType}
+	}
+	descs, used, _, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: types})
+	if err != nil {
+		return nil, "", err
+	}
+	for _, d := range descs {
+		if d.MediaType != ocispec.MediaTypeImageManifest {
+			continue
+		}
+		b, err := t.FetchManifest(ctx, d)
+		if err != nil {
+			return nil, "", err
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		if sameContent(m, want) {
+			return &existing{desc: d, data: b}, used, nil
+		}
+	}
+	return nil, used, nil
+}
+
+func sameContent(a, b ocispec.Manifest) bool {
+	if a.ArtifactType != b.ArtifactType || a.Config.Digest != b.Config.Digest || len(a.Layers) != len(b.Layers) {
+		return false
+	}
+	if a.Subject == nil || b.Subject == nil || a.Subject.Digest != b.Subject.Digest {
+		return false
+	}
+	for i := range a.Layers {
+		if a.Layers[i].Digest != b.Layers[i].Digest {
+			return false
+		}
+	}
+	return true
 }

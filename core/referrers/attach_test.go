@@ -523,3 +523,43 @@ func TestParsePlatform(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachSkipIfExists: with SkipIfExists, an artifact with the same type,
+// config and layers as an existing referrer is not pushed again, even when its
+// annotations (a created timestamp) differ; other content is attached.
+func TestAttachSkipIfExists(t *testing.T) {
+	t.Parallel()
+	for _, m := range []fakeregistry.Mode{{}, {Referrers: fakeregistry.ReferrersNotFoundText}} {
+		t.Run(m.Referrers.String(), func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, m)
+			c := New(WithSettle(fastSettle))
+			first := artifact(typeSBOM, "sbom", nil)
+			first.Created = "2026-01-01T00:00:00Z"
+			r1, err := c.Attach(ctxT(t), w.repo(t), w.subject, first, AttachOptions{SkipIfExists: true})
+			if err != nil || r1.Skipped {
+				t.Fatalf("first attach: skipped=%v err=%v", r1.Skipped, err)
+			}
+			again := artifact(typeSBOM, "sbom", nil)
+			again.Created = "2026-02-02T00:00:00Z" // another digest, same content
+			r2, err := c.Attach(ctxT(t), w.repo(t), w.subject, again, AttachOptions{SkipIfExists: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r2.Skipped || r2.Descriptor.Digest != r1.Descriptor.Digest {
+				t.Errorf("second attach: skipped=%v digest %s, want skipped with %s", r2.Skipped, r2.Descriptor.Digest, r1.Descriptor.Digest)
+			}
+			other, err := c.Attach(ctxT(t), w.repo(t), w.subject, artifact(typeSBOM, "other", nil), AttachOptions{SkipIfExists: true})
+			if err != nil || other.Skipped {
+				t.Fatalf("different content: skipped=%v err=%v", other.Skipped, err)
+			}
+			res, err := c.List(ctxT(t), w.repo(t), w.subject, ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(res.Referrers), 2; got != want {
+				t.Errorf("listed %d referrers, want %d", got, want)
+			}
+		})
+	}
+}
