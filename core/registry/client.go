@@ -43,8 +43,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	debugMu sync.Mutex
-	schemes map[string]Challenge // host -> last challenge seen
-	tokens  map[string][]token   // host -> tokens
+	tokens  map[string][]token // host -> tokens
 	basic   map[string]credential.Credential
 	fetch   map[string]*sync.Mutex // host+scope -> serialises token fetches
 }
@@ -118,7 +117,6 @@ func New(opts ...Option) *Client {
 		maxPages:   1000,
 		maxEntries: 100000,
 		sleep:      sleepCtx,
-		schemes:    map[string]Challenge{},
 		tokens:     map[string][]token{},
 		basic:      map[string]credential.Credential{},
 		fetch:      map[string]*sync.Mutex{},
