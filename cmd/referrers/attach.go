@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,11 +16,9 @@ import (
 )
 
 func cmdAttach(ctx context.Context, e env, args []string) (err error) {
-	fs := flag.NewFlagSet("attach", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	var c common
 	defer func() { err = c.explain(err) }()
-	c.register(fs, "text or json", "text")
+	fs := c.flags("attach", e, "text or json", "text")
 	var (
 		artifactType   = fs.String("artifact-type", "", "the artifact's type, e.g. application/spdx+json (required unless --config gives one)")
 		annotations    repeated

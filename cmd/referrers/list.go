@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -16,11 +15,9 @@ import (
 )
 
 func cmdList(ctx context.Context, e env, args []string) (err error) {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
 	var c common
 	defer func() { err = c.explain(err) }()
-	c.register(fs, "table, json or tree", "table")
+	fs := c.flags("list", e, "table, json or tree", "table")
 	var types, annotations repeated
 	fs.Var(&types, "artifact-type", "keep referrers of this artifactType (repeatable: any of them)")
 	fs.Var(&annotations, "annotation", "keep referrers with this annotation key=value (repeatable: all of them)")

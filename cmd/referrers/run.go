@@ -130,6 +130,14 @@ type common struct {
 	authHint string
 }
 
+// flags returns the flag set of command name with the common flags registered.
+func (c *common) flags(name string, e env, formats, def string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	c.register(fs, formats, def)
+	return fs
+}
+
 func (c *common) register(fs *flag.FlagSet, formats string, def string) {
 	fs.StringVar(&c.username, "username", "", "registry user name (with --password-stdin)")
 	fs.BoolVar(&c.passwordStdin, "password-stdin", false, "read the registry password or token from standard input")
