@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the pinned test oracles into .oracles/bin (git-ignored), or into
+# $REFERRERS_ORACLES/bin when that is set. A binary whose pinned version is
+# already there is reused, so a second run takes well under a second.
+#
+#   olareg v0.2.2        registry with the Referrers API
+#   distribution v3.1.2  registry without it (fallback tag schema)
+#   oras v1.3.6          client oracle
+#   regctl v0.11.7       client oracle
+#
+# The four builds run side by side; a cold run (empty module and build caches)
+# takes about five minutes on two cores (distribution is the longest).
+#
+# olareg cannot be installed with `go install ...@v0.2.2` (the module proxy
+# refuses to list its versions), so it is built from the tools module in
+# internal/oracles, whose go.mod and go.sum pin it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dir=${REFERRERS_ORACLES:-$root/.oracles}
+bin=$dir/bin
+logs=$dir/logs
+mkdir -p "$bin" "$logs"
+
+# name  version  how
+oracles=(
+  "olareg       v0.2.2   tool:github.com/olareg/olareg/cmd/olareg"
+  "registry     v3.1.2   install:github.com/distribution/distribution/v3/cmd/registry"
+  "oras         v1.3.6   install:oras.land/oras/cmd/oras"
+  "regctl       v0.11.7  install:github.com/regclient/regclient/cmd/regctl"
+)
+
+build() {
+  local name=$1 version=$2 how=$3
+  local stamp="$bin/.$name.version"
+  local want="$version $(go env GOVERSION)"
+  if [[ -x $bin/$name && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
+    echo "   $name $version: present"
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d "$dir/build.XXXXXX")
+  local start=$SECONDS
+  case $how in
+    tool:*)
+      (cd "$root/internal/oracles" && go build -trimpath -o "$tmp/$name" "${how#tool:}")
+      ;;
+    install:*)
+      GOBIN=$tmp go install -trimpath "${how#install:}@$version"
+      ;;
+  esac
+  mv -f "$tmp/$name" "$bin/$name"
+  rmdir "$tmp"
+  echo "$want" >"$stamp"
+  echo "   $name $version: built in $((SECONDS - start)) s"
+}
+
+echo "== oracles into $bin"
+pids=()
+names=()
+for line in "${oracles[@]}"; do
+  read -r name version how <<<"$line"
+  build "$name" "$version" "$how" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+done
+failed=0
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then
+    cat "$logs/${names[$i]}.log"
+  else
+    echo "!! ${names[$i]} failed to build:"
+    cat "$logs/${names[$i]}.log"
+    failed=1
+  fi
+done
+exit $failed
