@@ -185,7 +185,22 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 	var descs []ocispec.Descriptor
 	applied := false
 	used := ModeTag
-	if mode == ModeAPI || (mode == ModeAuto && c.repo(t.Name()).cap != capNoAPI) {
+	apiFirst := mode == ModeAPI || (mode == ModeAuto && c.repo(t.Name()).cap != capNoAPI)
+	var tagRead chan fallbackRead
+	if apiFirst && mode == ModeAuto {
+		// In auto mode the tag schema is read alongside the API: it is the
+		// answer when the API turns out to be unsupported (one round trip
+		// saved), and on a registry with the API it may hold referrers the API
+		// does not list (see mergeTagSchema).
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		tagRead = make(chan fallbackRead, 1)
+		go func() {
+			fb, err := readFallback(tctx, t, subject)
+			tagRead <- fallbackRead{fb, err}
+		}()
+	}
+	if apiFirst {
 		serverFilter := ""
 		if len(f.types) == 1 && f.types[0] != "" {
 			serverFilter = f.types[0] // never an empty artifactType= (checklist 20)
@@ -205,7 +220,14 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		}
 	}
 	if used == ModeTag {
-		fb, err := readFallback(ctx, t, subject)
+		var fb fallback
+		var err error
+		if tagRead != nil {
+			r := <-tagRead
+			fb, err = r.fb, r.err
+		} else {
+			fb, err = readFallback(ctx, t, subject)
+		}
 		if errors.Is(err, ErrFallbackInvalid) {
 			// DS v1.1.1 L665: not a valid index means no referrers; say why.
 			warnings = append(warnings, err.Error())
@@ -213,6 +235,14 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			return nil, "", nil, err
 		}
 		descs = fb.index.Manifests
+	} else if tagRead != nil {
+		r := <-tagRead
+		extra, w := c.mergeTagSchema(ctx, t, subject, descs, r)
+		warnings = append(warnings, w...)
+		if len(extra) > 0 {
+			descs = append(descs, extra...)
+			applied = false // the tag's entries were not filtered by the registry
+		}
 	}
 	descs, err := c.complete(ctx, t, dedupe(descs))
 	if err != nil {
@@ -275,4 +305,58 @@ func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Des
 	}
 	wg.Wait()
 	return ds, errors.Join(errs...)
+}
+
+type fallbackRead struct {
+	fb  fallback
+	err error
+}
+
+// mergeTagSchema returns the entries of a subject's referrers tag that the
+// Referrers API did not list and whose manifests still exist.
+//
+// A registry with the API MUST list manifests pushed with a subject, including
+// those an older fallback index lists (distribution-spec v1.1.1 "Enabling the
+// Referrers API"; checklist 59, 60), but a real one does not always: olareg
+// v0.2.2 drops a referrer from its API answer once a client in tag-schema mode
+// writes the referrers tag (the interop test TestMixedState shows it). Listing
+// the union, each referrer once, is what a user expects. An entry whose
+// manifest is gone (deleted through the API, the stale tag left behind) is
+// left out with a warning. A tag that cannot be read or is not a valid index
+// only costs a warning: the API has answered.
+func (c *Client) mergeTagSchema(ctx context.Context, t target.Target, subject digest.Digest, api []ocispec.Descriptor, r fallbackRead) ([]ocispec.Descriptor, []string) {
+	if r.err != nil {
+		if errors.Is(r.err, ErrFallbackInvalid) {
+			return nil, nil // e.g. a registry that maps the tag to the subject itself
+		}
+		return nil, []string{fmt.Sprintf("the Referrers API answered but the referrers tag could not be read (%v); only the API's answer is listed", r.err)}
+	}
+	if !r.fb.exists {
+		return nil, nil
+	}
+	listed := make(map[digest.Digest]bool, len(api))
+	for _, d := range api {
+		listed[d.Digest] = true
+	}
+	var extra []ocispec.Descriptor
+	var warnings []string
+	for _, d := range r.fb.index.Manifests {
+		if listed[d.Digest] || d.Digest.Validate() != nil {
+			continue
+		}
+		listed[d.Digest] = true
+		if _, err := t.Resolve(ctx, d.Digest.String()); err != nil {
+			if errors.Is(err, target.ErrNotFound) {
+				warnings = append(warnings, fmt.Sprintf("referrers tag %s lists %s, which no longer exists; left out", r.fb.tag, d.Digest))
+				continue
+			}
+			warnings = append(warnings, fmt.Sprintf("referrers tag %s lists %s, which could not be checked (%v); listed anyway", r.fb.tag, d.Digest, err))
+		}
+		extra = append(extra, d)
+	}
+	if len(extra) > 0 {
+		c.logf("%s: referrers tag %s lists %d referrer(s) of %s that the Referrers API does not; merged", t.Name(), r.fb.tag, len(extra), subject)
+		warnings = append(warnings, fmt.Sprintf("the referrers tag %s lists %d referrer(s) that the registry's Referrers API does not (mixed state); they are included", r.fb.tag, len(extra)))
+	}
+	return extra, warnings
 }
