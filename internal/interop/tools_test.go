@@ -2,6 +2,7 @@ package interop
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,11 +50,11 @@ func (c *ours) attach(t *testing.T, subject string, a artifact) string {
 	if a.platform != "" {
 		args = append(args, "--platform", a.platform)
 	}
-	var out struct{ Digest string }
-	if err := json.Unmarshal([]byte(c.x.Must(args...)), &out); err != nil || out.Digest == "" {
-		t.Fatalf("referrers attach output: %v", err)
+	d, err := digestOf(c.name(), c.x.Must(args...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out.Digest
+	return d
 }
 
 type ourNode struct {
@@ -139,11 +140,11 @@ func (c *oras) attach(t *testing.T, subject string, a artifact) string {
 	if a.platform != "" {
 		args = append(args, "--platform", a.platform)
 	}
-	var out struct{ Digest string }
-	if err := json.Unmarshal([]byte(c.x.Must(args...)), &out); err != nil || out.Digest == "" {
-		t.Fatalf("oras attach output: %v", err)
+	d, err := digestOf(c.name(), c.x.Must(args...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out.Digest
+	return d
 }
 
 type orasNode struct {
@@ -202,9 +203,9 @@ func (c *regctl) attach(t *testing.T, subject string, a artifact) string {
 	if a.platform != "" {
 		args = append(args, "--platform", a.platform)
 	}
-	d := strings.TrimSpace(c.x.Must(args...))
-	if !strings.HasPrefix(d, "sha256:") && !strings.HasPrefix(d, "sha512:") {
-		t.Fatalf("regctl artifact put printed %q, not a digest", d)
+	d, err := digestOf(c.name(), c.x.Must(args...))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return d
 }
@@ -249,4 +250,22 @@ func repoOf(r string) string {
 		r = r[:i]
 	}
 	return r
+}
+
+// digestOf reads the artifact digest from what producer's attach printed:
+// JSON with a digest field (referrers, oras) or the bare digest (regctl, with
+// our --format template).
+func digestOf(producer, stdout string) (string, error) {
+	d := strings.TrimSpace(stdout)
+	if producer != "regctl" {
+		var out struct{ Digest string }
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			return "", fmt.Errorf("%s attach output %q: %w", producer, stdout, err)
+		}
+		d = out.Digest
+	}
+	if !strings.HasPrefix(d, "sha256:") && !strings.HasPrefix(d, "sha512:") {
+		return "", fmt.Errorf("%s attach printed %q, not a digest", producer, stdout)
+	}
+	return d, nil
 }
