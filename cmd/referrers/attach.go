@@ -111,11 +111,13 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		}
 	}
 
-	r, repo, err := c.open(ctx, e, pos[0])
+	loc, err := c.openLocation(ctx, e, pos[0])
 	if err != nil {
 		return err
 	}
-	subject, err := referrers.ResolveSubject(ctx, repo, r.Ref(), c.platform)
+	defer loc.close()
+	repo := loc.target
+	subject, err := referrers.ResolveSubject(ctx, repo, loc.reference, c.platform)
 	if err != nil {
 		return err
 	}
@@ -132,7 +134,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 			return fmt.Errorf("export manifest: %w", err)
 		}
 	}
-	reference := r.WithDigest(res.Descriptor.Digest).String()
+	reference := loc.at(res.Descriptor.Digest)
 	if c.format == "json" {
 		out := struct {
 			Digest       string `json:"digest"`
@@ -142,7 +144,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 			Mode         string `json:"mode"`
 			FallbackTag  string `json:"fallbackTag,omitempty"`
 			Skipped      bool   `json:"skipped,omitempty"`
-		}{res.Descriptor.Digest.String(), reference, r.WithDigest(subject.Digest).String(), art.ArtifactType, string(res.Mode), res.FallbackTag, res.Skipped}
+		}{res.Descriptor.Digest.String(), reference, loc.at(subject.Digest), art.ArtifactType, string(res.Mode), res.FallbackTag, res.Skipped}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)

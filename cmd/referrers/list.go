@@ -10,7 +10,6 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 )
 
@@ -22,6 +21,7 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs.Var(&types, "artifact-type", "keep referrers of this artifactType (repeatable: any of them)")
 	fs.Var(&annotations, "annotation", "keep referrers with this annotation key=value (repeatable: all of them)")
 	depth := fs.Int("depth", 1, "levels of referrers to list (2 adds the referrers of referrers)")
+	fs.BoolVar(&c.scanBlobs, "scan-blobs", false, "oci: also scan every manifest blob in blobs/, not only those index.json reaches")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers list SUBJECT [flags]")
 		fs.PrintDefaults()
@@ -54,11 +54,13 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 			opts.Annotations[k] = v
 		}
 	}
-	r, repo, err := c.open(ctx, e, pos[0])
+	loc, err := c.openLocation(ctx, e, pos[0])
 	if err != nil {
 		return err
 	}
-	subject, err := referrers.ResolveSubject(ctx, repo, r.Ref(), c.platform)
+	defer loc.close()
+	repo := loc.target
+	subject, err := referrers.ResolveSubject(ctx, repo, loc.reference, c.platform)
 	if err != nil {
 		return err
 	}
@@ -73,7 +75,7 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	case "json":
 		return writeJSON(e.stdout, res, *depth)
 	case "tree":
-		writeTree(e.stdout, r.WithDigest(subject.Digest), res)
+		writeTree(e.stdout, loc.at(subject.Digest), res)
 	default:
 		writeTable(e.stdout, res)
 	}
@@ -119,7 +121,7 @@ func writeTable(w io.Writer, res referrers.ListResult) {
 	tw.Flush()
 }
 
-func writeTree(w io.Writer, subject ref.Reference, res referrers.ListResult) {
+func writeTree(w io.Writer, subject string, res referrers.ListResult) {
 	fmt.Fprintf(w, "%s (%s)\n", subject, res.Mode)
 	var walk func(ns []*referrers.Node, prefix string)
 	walk = func(ns []*referrers.Node, prefix string) {

@@ -31,7 +31,10 @@ Usage:
   referrers list SUBJECT [flags]
   referrers version
 
-SUBJECT is [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]; Docker Hub short forms work.
+SUBJECT is one of
+  [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]  a registry (Docker Hub short forms work)
+  oci:DIR[:TAG|@DIGEST]                        an OCI image layout
+  static:DIR:NAME[:TAG|@DIGEST]                a registry-v2 static tree (v2/NAME/...)
 Run 'referrers COMMAND -h' for a command's flags.
 `
 
@@ -125,6 +128,7 @@ type common struct {
 	platform      string
 	format        string
 	debug         bool
+	scanBlobs     bool
 
 	// authHint says where the credentials came from, for explain.
 	authHint string
@@ -163,10 +167,8 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 		return ref.Reference{}, nil, usageError{err}
 	}
 	r = r.WithDefaultTag()
-	if c.platform != "" {
-		if _, err := referrers.ParsePlatform(c.platform); err != nil {
-			return r, nil, usagef("--platform: %w", err)
-		}
+	if err := c.checkPlatform(); err != nil {
+		return r, nil, err
 	}
 	var stores []credential.Store
 	switch {
@@ -202,6 +204,15 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 	}
 	client := registry.New(opts...)
 	return r, client.Repository(r), nil
+}
+
+func (c *common) checkPlatform() error {
+	if c.platform != "" {
+		if _, err := referrers.ParsePlatform(c.platform); err != nil {
+			return usagef("--platform: %w", err)
+		}
+	}
+	return nil
 }
 
 // explain adds a hint to the errors whose cause the user can fix and the bare

@@ -95,6 +95,12 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 			res.Warnings = append(res.Warnings, "the registry did not confirm the subject (no OCI-Subject header); the referrer may not be listed by its Referrers API")
 		}
 	case ModeAuto:
+		if pushed.Indexed {
+			// A tree records the referrer itself (an index.json entry, a
+			// pre-rendered index): nothing to confirm or fall back to.
+			res.Mode = ModeIndex
+			return res, nil
+		}
 		if pushed.SubjectRecorded {
 			useAPI, err = c.confirmAPI(ctx, t, subject.Digest, a.ArtifactType)
 			if err != nil {

@@ -77,29 +77,12 @@ func emptyIndex() ocispec.Index {
 	return idx
 }
 
-// EntryFor is the descriptor a referrers index lists for a referrer manifest:
-// artifactType is the manifest's, else its config's mediaType for an image
-// manifest, else absent (an index); all annotations are copied
-// (distribution-spec v1.1.1 "Listing Referrers"; checklist 38, 39).
+// EntryFor is the descriptor a referrers index lists for a referrer manifest
+// (see target.ParseReferrer).
 func EntryFor(desc ocispec.Descriptor, manifest []byte) (ocispec.Descriptor, error) {
-	var m struct {
-		MediaType    string             `json:"mediaType"`
-		ArtifactType string             `json:"artifactType"`
-		Config       ocispec.Descriptor `json:"config"`
-		Annotations  map[string]string  `json:"annotations"`
-	}
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("referrer %s: %w: %w", desc.Digest, target.ErrInvalidManifest, err)
-	}
-	e := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size, ArtifactType: m.ArtifactType}
-	if e.MediaType == "" {
-		e.MediaType = m.MediaType
-	}
-	if e.ArtifactType == "" && e.MediaType != ocispec.MediaTypeImageIndex && e.MediaType != target.MediaTypeDockerManifestList {
-		e.ArtifactType = m.Config.MediaType
-	}
-	if len(m.Annotations) > 0 {
-		e.Annotations = m.Annotations
+	e, _, err := target.ParseReferrer(desc, manifest)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("referrer %s: %w", desc.Digest, err)
 	}
 	return e, nil
 }

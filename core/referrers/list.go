@@ -210,6 +210,9 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		case err == nil:
 			c.setRepo(t.Name(), func(r *repoState) { r.cap = capAPI })
 			descs, applied, used = r.Manifests, r.FilterApplied && serverFilter != "", ModeAPI
+			if r.Source == string(ModeScan) || r.Source == string(ModeIndex) {
+				used = Mode(r.Source)
+			}
 		case errors.Is(err, target.ErrUnsupported) && mode == ModeAPI:
 			return nil, "", nil, fmt.Errorf("%w (use --referrers-mode auto or tag): %w", ErrAPIUnsupported, err)
 		case errors.Is(err, target.ErrUnsupported):

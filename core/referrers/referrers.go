@@ -35,6 +35,13 @@ const (
 	ModeAuto Mode = "auto"
 	ModeAPI  Mode = "api"
 	ModeTag  Mode = "tag"
+
+	// ModeScan and ModeIndex are reported, never asked for: an on-disk tree
+	// answered by scanning its manifests' subject fields, or from an index it
+	// keeps (index.json entries with a fresh scan, a pre-rendered referrers
+	// file). Asking for api on a tree means the same thing.
+	ModeScan  Mode = "scan"
+	ModeIndex Mode = "index"
 )
 
 // ParseMode parses "auto", "api" or "tag" ("" is auto).

@@ -10,6 +10,7 @@ package target
 import (
 	"context"
 	"io"
+	"sort"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -81,6 +82,10 @@ type PushResult struct {
 	// subject itself (a registry's OCI-Subject header equal to the subject's
 	// digest; distribution-spec v1.1.1, "Pushing Manifests with Subject").
 	SubjectRecorded bool
+	// Indexed is true when the store records referrers itself, so that its
+	// Referrers lists the manifest without further confirmation (a tree's
+	// index.json entry or pre-rendered referrers index).
+	Indexed bool
 }
 
 // ReferrersResult is what a store's own referrers mechanism returned.
@@ -93,4 +98,14 @@ type ReferrersResult struct {
 	FilterApplied bool
 	// Source says how they were found: "api" for a registry, "scan" or "index" for trees.
 	Source string
+}
+
+// NewIndex returns the referrers index listing entries (sorted by digest, as
+// the verbs render every index), as a registry's Referrers API answers it.
+func NewIndex(entries []ocispec.Descriptor) ocispec.Index {
+	ms := append([]ocispec.Descriptor{}, entries...)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Digest < ms[j].Digest })
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: ms}
+	idx.SchemaVersion = 2
+	return idx
 }

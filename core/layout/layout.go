@@ -1,0 +1,563 @@
+// Package layout is the OCI image layout store (image-spec v1.1.1
+// image-layout.md: the oci-layout file, index.json and blobs/<alg>/<encoded>)
+// as a target.Target, the `oci:DIR[:TAG|@DIGEST]` transport.
+//
+// Referrers are recorded as oras does: the artifact manifest becomes an
+// untagged entry of index.json (so `oras discover --oci-layout` finds it).
+// Listing scans the manifests index.json reaches (through nested indexes) for
+// their subject field; the result of a scan is kept, keyed by index.json's
+// identity (size, modification time, inode), in memory and, with WithCacheDir,
+// on disk, so that a later list costs a stat and the referrers' entries, not a
+// read of every manifest. Our own attaches update that cache instead of
+// invalidating it. A tag-schema index stored under the fallback tag (what
+// regctl's ocidir:// writes) is read by the verbs beside the scan and merged.
+//
+// All access goes through an fs.FS for reads and an *os.Root for writes, so
+// no path or symlink leaves the directory; index.json is replaced atomically
+// under an inter-process lock (tree.Lock).
+package layout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/core/tree"
+)
+
+// MaxIndexBytes caps index.json (about 100k entries fit in 32 MiB).
+const MaxIndexBytes = 64 << 20
+
+// lockName is the lock file that serializes index.json updates.
+const lockName = ".referrers.lock"
+
+// ErrNotLayout is returned for a directory without a valid oci-layout file.
+var ErrNotLayout = errors.New("not an OCI image layout")
+
+// Layout is one OCI image layout.
+type Layout struct {
+	name      string
+	fsys      fs.FS
+	root      *os.Root // nil: read-only
+	scanBlobs bool
+	cacheDir  string
+
+	mu    sync.Mutex
+	cache *snapshot // the last scan, valid while index.json keeps its key
+}
+
+// Option configures a Layout.
+type Option func(*Layout)
+
+// WithScanBlobs makes Referrers also scan every blob of blobs/ that could be a
+// manifest (at most 4 MiB), finding referrers that index.json does not reach.
+// Such a scan is never cached.
+func WithScanBlobs(on bool) Option { return func(l *Layout) { l.scanBlobs = on } }
+
+// WithCacheDir keeps scan results in dir across processes (one small JSON file
+// per layout). Empty: in memory only.
+func WithCacheDir(dir string) Option { return func(l *Layout) { l.cacheDir = dir } }
+
+// Open opens the layout in dir for reading and writing, through os.OpenRoot.
+// The caller closes it.
+func Open(dir string, opts ...Option) (*Layout, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open layout %s: %w", dir, err)
+	}
+	l := New(root.FS(), root, dir, opts...)
+	if err := l.check(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// New returns the layout in fsys, named name in messages. root, when not nil,
+// must be the same tree (its FS is fsys) and enables writes.
+func New(fsys fs.FS, root *os.Root, name string, opts ...Option) *Layout {
+	l := &Layout{name: name, fsys: fsys, root: root}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Close releases the directory.
+func (l *Layout) Close() error {
+	if l.root != nil {
+		return l.root.Close()
+	}
+	return nil
+}
+
+func (l *Layout) check() error {
+	b, err := tree.ReadFile(l.fsys, ocispec.ImageLayoutFile, 4096)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotLayout, l.name, err)
+	}
+	var v ocispec.ImageLayout
+	if err := json.Unmarshal(b, &v); err != nil || v.Version == "" {
+		return fmt.Errorf("%w: %s: oci-layout file is not {\"imageLayoutVersion\": ...}", ErrNotLayout, l.name)
+	}
+	return nil
+}
+
+// Name is "oci:" and the directory.
+func (l *Layout) Name() string { return "oci:" + l.name }
+
+// BlobPath returns the path of a blob in the layout: blobs/<alg>/<encoded>.
+func BlobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	return "blobs/" + string(d.Algorithm()) + "/" + d.Encoded(), nil
+}
+
+// index reads and decodes index.json with the key it had.
+func (l *Layout) index() (ocispec.Index, key, error) {
+	k, err := l.key()
+	if err != nil {
+		return ocispec.Index{}, key{}, err
+	}
+	b, err := tree.ReadFile(l.fsys, ocispec.ImageIndexFile, MaxIndexBytes)
+	if err != nil {
+		return ocispec.Index{}, key{}, fmt.Errorf("%s: %w", l.name, err)
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return ocispec.Index{}, key{}, fmt.Errorf("%s: index.json: %w: %w", l.name, target.ErrInvalidManifest, err)
+	}
+	for i, m := range idx.Manifests {
+		if err := m.Digest.Validate(); err != nil {
+			return ocispec.Index{}, key{}, fmt.Errorf("%s: index.json entry %d: digest %q: %w: %w", l.name, i, m.Digest, target.ErrInvalidManifest, err)
+		}
+	}
+	return idx, k, nil
+}
+
+// snapshot is what the layout knows for one index.json key: tags and
+// referrers by subject.
+type snapshot struct {
+	Key       key                                    `json:"key"`
+	Tags      map[string]ocispec.Descriptor          `json:"tags"`
+	Referrers map[digest.Digest][]ocispec.Descriptor `json:"referrers"`
+	Digests   map[digest.Digest]ocispec.Descriptor   `json:"digests"`
+	Scanned   bool                                   `json:"-"`
+}
+
+// tags maps each tag (org.opencontainers.image.ref.name) to its entry; a tag
+// on two different digests is an error.
+func tags(name string, idx ocispec.Index) (map[string]ocispec.Descriptor, map[digest.Digest]ocispec.Descriptor, error) {
+	t := map[string]ocispec.Descriptor{}
+	ds := map[digest.Digest]ocispec.Descriptor{}
+	for _, m := range idx.Manifests {
+		plain := ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}
+		ds[m.Digest] = plain
+		tag := m.Annotations[ocispec.AnnotationRefName]
+		if tag == "" {
+			continue
+		}
+		if prev, ok := t[tag]; ok && prev.Digest != m.Digest {
+			return nil, nil, fmt.Errorf("%s: tag %q names two manifests (%s and %s) in index.json: %w", name, tag, prev.Digest, m.Digest, target.ErrInvalidManifest)
+		}
+		t[tag] = plain
+	}
+	return t, ds, nil
+}
+
+// view returns the snapshot for the current index.json, without scanning
+// unless scan is true.
+func (l *Layout) view(scan bool) (*snapshot, error) {
+	k, err := l.key()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	c := l.cache
+	l.mu.Unlock()
+	if c != nil && c.Key == k && (c.Scanned || !scan) {
+		return c, nil
+	}
+	if c == nil || c.Key != k {
+		if d := l.loadDisk(k); d != nil {
+			l.setCache(d)
+			return d, nil
+		}
+	}
+	idx, k, err := l.index()
+	if err != nil {
+		return nil, err
+	}
+	t, ds, err := tags(l.name, idx)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{Key: k, Tags: t, Digests: ds}
+	if scan {
+		sc := &tree.Scanner{FS: l.fsys, Path: BlobPath, Follow: true}
+		found, _, err := sc.Scan(context.Background(), idx.Manifests, "")
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", l.name, err)
+		}
+		s.Referrers, s.Scanned = found, true
+		l.saveDisk(s)
+	}
+	l.setCache(s)
+	return s, nil
+}
+
+func (l *Layout) setCache(s *snapshot) {
+	l.mu.Lock()
+	l.cache = s
+	l.mu.Unlock()
+}
+
+// Resolve turns a tag (an org.opencontainers.image.ref.name of index.json) or
+// a digest into the manifest's descriptor.
+func (l *Layout) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	if d, err := digest.Parse(reference); err == nil {
+		return l.resolveDigest(d)
+	}
+	if !ref.ValidTag(reference) {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %q is neither a tag nor a digest", l.Name(), reference)
+	}
+	s, err := l.view(false)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, ok := s.Tags[reference]
+	if !ok {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %s: %w", l.Name(), reference, target.ErrNotFound)
+	}
+	if desc.MediaType == "" || desc.Size == 0 {
+		return l.resolveDigest(desc.Digest)
+	}
+	return desc, nil
+}
+
+func (l *Layout) resolveDigest(d digest.Digest) (ocispec.Descriptor, error) {
+	if s, err := l.view(false); err == nil {
+		if desc, ok := s.Digests[d]; ok && desc.MediaType != "" && desc.Size > 0 {
+			return desc, nil
+		}
+	}
+	p, err := BlobPath(d)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	b, err := tree.ReadVerified(l.fsys, p, d, target.MaxManifestBytes)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest %s: %w", l.Name(), d, err)
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil || m.MediaType == "" {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: blob %s is not a manifest with a mediaType: %w", l.Name(), d, target.ErrInvalidManifest)
+	}
+	return ocispec.Descriptor{MediaType: m.MediaType, Digest: d, Size: int64(len(b))}, nil
+}
+
+// FetchManifest reads a manifest blob, verified and capped.
+func (l *Layout) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	p, err := BlobPath(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	b, err := tree.ReadVerified(l.fsys, p, desc.Digest, target.MaxManifestBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	return b, nil
+}
+
+// FetchTagged reads the manifest a tag names; its ETag is the digest, which a
+// conditional push compares under the lock.
+func (l *Layout) FetchTagged(ctx context.Context, tag string) (target.Tagged, error) {
+	desc, err := l.Resolve(ctx, tag)
+	if err != nil {
+		return target.Tagged{}, err
+	}
+	b, err := l.FetchManifest(ctx, desc)
+	if err != nil {
+		return target.Tagged{}, err
+	}
+	return target.Tagged{Descriptor: desc, Data: b, ETag: desc.Digest.String()}, nil
+}
+
+// BlobExists reports whether the layout holds the blob.
+func (l *Layout) BlobExists(d digest.Digest) bool {
+	p, err := BlobPath(d)
+	if err != nil {
+		return false
+	}
+	fi, err := fs.Stat(l.fsys, p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// FetchBlob opens a blob; the caller verifies what it reads (digest.Verifier).
+func (l *Layout) FetchBlob(d digest.Digest) (fs.File, error) {
+	p, err := BlobPath(d)
+	if err != nil {
+		return nil, err
+	}
+	return l.fsys.Open(p)
+}
+
+func (l *Layout) writable() error {
+	if l.root == nil {
+		return fmt.Errorf("%s is open read-only: %w", l.Name(), target.ErrUnsupported)
+	}
+	return nil
+}
+
+// PushBlob writes a blob atomically after verifying its digest and size.
+func (l *Layout) PushBlob(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	p, err := BlobPath(desc.Digest)
+	if err != nil {
+		return err
+	}
+	if err := tree.WriteBlob(l.root, p, desc.Digest, desc.Size, r); err != nil {
+		return fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	return nil
+}
+
+// PushManifest writes the manifest blob and records it in index.json under
+// the lock: tagged (org.opencontainers.image.ref.name) when opts.Tag is set,
+// else as an untagged entry unless one is there. IfMatch (a digest, from
+// FetchTagged) and IfNoneMatch are honoured under the lock, so a layout is a
+// store where the tag schema's compare-and-swap works.
+func (l *Layout) PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, opts target.PushOptions) (target.PushResult, error) {
+	if err := l.writable(); err != nil {
+		return target.PushResult{}, err
+	}
+	if int64(len(data)) > target.MaxManifestBytes {
+		return target.PushResult{}, fmt.Errorf("manifest of %d bytes: %w", len(data), target.ErrTooLarge)
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return target.PushResult{}, err
+	}
+	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
+		return target.PushResult{}, fmt.Errorf("manifest bytes have digest %s, not %s: %w", got, desc.Digest, target.ErrDigestMismatch)
+	}
+	if opts.Tag != "" && !ref.ValidTag(opts.Tag) {
+		return target.PushResult{}, fmt.Errorf("tag %q: %w", opts.Tag, ref.ErrInvalid)
+	}
+	entry, subject, err := target.ParseReferrer(desc, data)
+	if err != nil {
+		return target.PushResult{}, err
+	}
+	p, _ := BlobPath(desc.Digest)
+	if err := tree.WriteBlob(l.root, p, desc.Digest, int64(len(data)), bytesReader(data)); err != nil {
+		return target.PushResult{}, fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	unlock, err := tree.Lock(ctx, l.root, lockName)
+	if err != nil {
+		return target.PushResult{}, err
+	}
+	defer unlock()
+
+	// A scan of the state before this write, if we have one, is carried over.
+	prev, _ := l.view(false)
+	idx, _, err := l.index()
+	if err != nil {
+		return target.PushResult{}, err
+	}
+	plain := ocispec.Descriptor{MediaType: entry.MediaType, Digest: desc.Digest, Size: int64(len(data)), ArtifactType: entry.ArtifactType}
+	changed := false
+	if opts.Tag != "" {
+		var cur *ocispec.Descriptor
+		kept := idx.Manifests[:0]
+		for _, m := range idx.Manifests {
+			if m.Annotations[ocispec.AnnotationRefName] == opts.Tag {
+				m := m
+				cur = &m
+				continue
+			}
+			kept = append(kept, m)
+		}
+		switch {
+		case opts.IfNoneMatch && cur != nil:
+			return target.PushResult{}, fmt.Errorf("%s: tag %s exists: %w", l.Name(), opts.Tag, target.ErrPreconditionFailed)
+		case opts.IfMatch != "" && (cur == nil || cur.Digest.String() != opts.IfMatch):
+			return target.PushResult{}, fmt.Errorf("%s: tag %s changed: %w", l.Name(), opts.Tag, target.ErrPreconditionFailed)
+		}
+		tagged := plain
+		tagged.Annotations = map[string]string{ocispec.AnnotationRefName: opts.Tag}
+		idx.Manifests = append(kept, tagged)
+		changed = true
+	} else {
+		found := false
+		for _, m := range idx.Manifests {
+			if m.Digest == desc.Digest {
+				found = true
+				break
+			}
+		}
+		if !found {
+			idx.Manifests = append(idx.Manifests, plain)
+			changed = true
+		}
+	}
+	if changed {
+		if err := l.writeIndex(idx, prev, subject, entry); err != nil {
+			return target.PushResult{}, err
+		}
+	}
+	return target.PushResult{SubjectRecorded: subject != nil, Indexed: true}, nil
+}
+
+// writeIndex replaces index.json and, when the previous snapshot was scanned,
+// carries it over to the new key with the new referrer added.
+func (l *Layout) writeIndex(idx ocispec.Index, prev *snapshot, subject *ocispec.Descriptor, entry ocispec.Descriptor) error {
+	if idx.SchemaVersion == 0 {
+		idx.SchemaVersion = 2
+	}
+	if idx.MediaType == "" {
+		idx.MediaType = ocispec.MediaTypeImageIndex
+	}
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	if err := tree.WriteFile(l.root, ocispec.ImageIndexFile, b); err != nil {
+		return fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	k, err := l.key()
+	if err != nil {
+		return err
+	}
+	t, ds, err := tags(l.name, idx)
+	if err != nil {
+		return err
+	}
+	s := &snapshot{Key: k, Tags: t, Digests: ds}
+	if prev != nil && prev.Scanned {
+		s.Referrers = make(map[digest.Digest][]ocispec.Descriptor, len(prev.Referrers)+1)
+		for k, v := range prev.Referrers {
+			s.Referrers[k] = v
+		}
+		if subject != nil {
+			s.Referrers[subject.Digest] = addEntry(s.Referrers[subject.Digest], entry)
+		}
+		s.Scanned = true
+		l.saveDisk(s)
+	}
+	l.setCache(s)
+	return nil
+}
+
+func addEntry(list []ocispec.Descriptor, e ocispec.Descriptor) []ocispec.Descriptor {
+	out := make([]ocispec.Descriptor, 0, len(list)+1)
+	for _, d := range list {
+		if d.Digest != e.Digest {
+			out = append(out, d)
+		}
+	}
+	out = append(out, e)
+	sortDescs(out)
+	return out
+}
+
+// DeleteManifest removes the index.json entries of d. The blob stays: another
+// index may list it as a child.
+func (l *Layout) DeleteManifest(ctx context.Context, d digest.Digest) error {
+	if err := l.writable(); err != nil {
+		return err
+	}
+	unlock, err := tree.Lock(ctx, l.root, lockName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	idx, _, err := l.index()
+	if err != nil {
+		return err
+	}
+	kept := idx.Manifests[:0]
+	for _, m := range idx.Manifests {
+		if m.Digest != d {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(idx.Manifests) {
+		return fmt.Errorf("%s: manifest %s: %w", l.Name(), d, target.ErrNotFound)
+	}
+	idx.Manifests = kept
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	l.setCache(nil)
+	return tree.WriteFile(l.root, ocispec.ImageIndexFile, b)
+}
+
+// Referrers lists the referrers of subject found by scanning the manifests
+// index.json reaches (Source "scan"), or from the snapshot of an earlier scan
+// while index.json is unchanged (Source "index"). The artifactType filter is
+// left to the verbs.
+func (l *Layout) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
+	if l.scanBlobs {
+		found, err := l.scanAllBlobs(ctx, subject)
+		if err != nil {
+			return target.ReferrersResult{}, err
+		}
+		return target.ReferrersResult{Manifests: found, Source: "scan"}, nil
+	}
+	k, err := l.key()
+	if err != nil {
+		return target.ReferrersResult{}, err
+	}
+	source := "index"
+	l.mu.Lock()
+	c := l.cache
+	l.mu.Unlock()
+	if c == nil || c.Key != k || !c.Scanned {
+		if d := l.loadDisk(k); d == nil || !d.Scanned {
+			source = "scan"
+		}
+	}
+	s, err := l.view(true)
+	if err != nil {
+		return target.ReferrersResult{}, err
+	}
+	return target.ReferrersResult{Manifests: append([]ocispec.Descriptor(nil), s.Referrers[subject]...), Source: source}, nil
+}
+
+// IndexFor builds the referrers index of subject by a fresh scan (the seed's
+// index_for), ignoring any cached snapshot.
+func (l *Layout) IndexFor(ctx context.Context, subject digest.Digest) (ocispec.Index, error) {
+	idx, _, err := l.index()
+	if err != nil {
+		return ocispec.Index{}, err
+	}
+	sc := &tree.Scanner{FS: l.fsys, Path: BlobPath, Follow: true}
+	found, _, err := sc.Scan(ctx, idx.Manifests, subject)
+	if err != nil {
+		return ocispec.Index{}, fmt.Errorf("%s: %w", l.name, err)
+	}
+	return target.NewIndex(found[subject]), nil
+}
+
+func sortDescs(ds []ocispec.Descriptor) {
+	for i := 1; i < len(ds); i++ {
+		for j := i; j > 0 && ds[j].Digest < ds[j-1].Digest; j-- {
+			ds[j], ds[j-1] = ds[j-1], ds[j]
+		}
+	}
+}

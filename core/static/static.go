@@ -1,0 +1,574 @@
+// Package static is the registry-v2 static tree (the seed's `static:`
+// transport) as a target.Target: `static:DIR:NAME[:TAG|@DIGEST]`.
+//
+// Files, under DIR:
+//
+//	v2/<name>/manifests/<tag or digest>             the manifest bytes
+//	v2/<name>/manifests/<tag or digest>.mediatype   its Content-Type
+//	v2/<name>/blobs/<digest>                        blobs
+//	v2/<name>/referrers/<digest>                    pre-rendered referrers index of a subject
+//	v2/<name>/referrers/<digest>.mediatype          application/vnd.oci.image.index.v1+json
+//	v2/<name>/referrers/.complete                   freshness marker (see below)
+//
+// A plain web server that maps URL paths to these files serves pulls and the
+// Referrers API (GET /v2/<name>/referrers/<digest>) from the tree.
+//
+// Freshness: a referrers file is trusted while it is at least as new as the
+// manifests directory (whose modification time changes whenever a manifest
+// file is added, replaced or removed), or while the .complete marker is: the
+// marker says every referrers file was right at that time (written by
+// `index-for --all` and kept by our own attaches, which update the subject's
+// file and the marker under the tree's lock). Otherwise Referrers scans the
+// stored manifests' subject fields, as the seed's index_for does. Writes by
+// other tools make the tree stale, never wrong. Timestamps are coarse on some
+// file systems (a few ms): a foreign write within that window after ours is
+// not noticed until the next one.
+package static
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/core/tree"
+)
+
+const (
+	maxSidecar = 1024
+	marker     = ".complete"
+	lockName   = ".referrers.lock"
+)
+
+// Tree is one repository of a static tree.
+type Tree struct {
+	dir  string
+	name string
+	base string // v2/<name>
+	fsys fs.FS
+	root *os.Root // nil: read-only
+}
+
+// Open opens repository name of the tree in dir, through os.OpenRoot. The
+// caller closes it.
+func Open(dir, name string) (*Tree, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open static tree %s: %w", dir, err)
+	}
+	t, err := New(root.FS(), root, dir, name)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// New returns repository name of the tree in fsys (dir names it in
+// messages). root, when not nil, is the same tree and enables writes.
+func New(fsys fs.FS, root *os.Root, dir, name string) (*Tree, error) {
+	if err := ref.ValidRepository(name); err != nil {
+		return nil, fmt.Errorf("static tree %s: repository %q: %w", dir, name, err)
+	}
+	return &Tree{dir: dir, name: name, base: "v2/" + name, fsys: fsys, root: root}, nil
+}
+
+// Close releases the directory.
+func (t *Tree) Close() error {
+	if t.root != nil {
+		return t.root.Close()
+	}
+	return nil
+}
+
+// Name is "static:DIR:NAME".
+func (t *Tree) Name() string { return "static:" + t.dir + ":" + t.name }
+
+func (t *Tree) manifestPath(reference string) (string, error) {
+	if d, err := digest.Parse(reference); err == nil {
+		return t.base + "/manifests/" + d.String(), nil
+	}
+	if !ref.ValidTag(reference) {
+		return "", fmt.Errorf("%s: %q is neither a tag nor a digest: %w", t.Name(), reference, ref.ErrInvalid)
+	}
+	return t.base + "/manifests/" + reference, nil
+}
+
+func (t *Tree) blobPath(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("digest %q: %w", d, err)
+	}
+	return t.base + "/blobs/" + d.String(), nil
+}
+
+func (t *Tree) referrersPath(d digest.Digest) string { return t.base + "/referrers/" + d.String() }
+
+func (t *Tree) mediaType(p string, data []byte) (string, error) {
+	b, err := tree.ReadFile(t.fsys, p+".mediatype", maxSidecar)
+	if err == nil {
+		if mt := strings.TrimSpace(string(b)); mt != "" {
+			return mt, nil
+		}
+	} else if !errors.Is(err, target.ErrNotFound) {
+		return "", err
+	}
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(data, &m) != nil || m.MediaType == "" {
+		return "", fmt.Errorf("%s: %s has no .mediatype and no mediaType field: %w", t.Name(), p, target.ErrInvalidManifest)
+	}
+	return m.MediaType, nil
+}
+
+// read reads a manifest by tag or digest; a digest is verified, a tag is
+// digested with sha256.
+func (t *Tree) read(reference string) (ocispec.Descriptor, []byte, error) {
+	p, err := t.manifestPath(reference)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	var b []byte
+	d, derr := digest.Parse(reference)
+	if derr == nil {
+		b, err = tree.ReadVerified(t.fsys, p, d, target.MaxManifestBytes)
+	} else {
+		b, err = tree.ReadFile(t.fsys, p, target.MaxManifestBytes)
+		d = digest.FromBytes(b)
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: manifest %s: %w", t.Name(), reference, err)
+	}
+	mt, err := t.mediaType(p, b)
+	if err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}, b, nil
+}
+
+// Resolve reads the manifest a tag or digest names.
+func (t *Tree) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	d, _, err := t.read(reference)
+	return d, err
+}
+
+// FetchManifest reads a manifest by digest, verified.
+func (t *Tree) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]byte, error) {
+	_, b, err := t.read(desc.Digest.String())
+	return b, err
+}
+
+// FetchTagged reads a tag; its ETag is the digest of what it holds.
+func (t *Tree) FetchTagged(ctx context.Context, tag string) (target.Tagged, error) {
+	if !ref.ValidTag(tag) {
+		return target.Tagged{}, fmt.Errorf("tag %q: %w", tag, ref.ErrInvalid)
+	}
+	d, b, err := t.read(tag)
+	if err != nil {
+		return target.Tagged{}, err
+	}
+	return target.Tagged{Descriptor: d, Data: b, ETag: d.Digest.String()}, nil
+}
+
+// FetchBlob opens a blob; the caller verifies what it reads.
+func (t *Tree) FetchBlob(d digest.Digest) (fs.File, error) {
+	p, err := t.blobPath(d)
+	if err != nil {
+		return nil, err
+	}
+	return t.fsys.Open(p)
+}
+
+func (t *Tree) writable() error {
+	if t.root == nil {
+		return fmt.Errorf("%s is open read-only: %w", t.Name(), target.ErrUnsupported)
+	}
+	return nil
+}
+
+// PushBlob writes a blob atomically after verifying it.
+func (t *Tree) PushBlob(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	p, err := t.blobPath(desc.Digest)
+	if err != nil {
+		return err
+	}
+	if err := tree.WriteBlob(t.root, p, desc.Digest, desc.Size, r); err != nil {
+		return fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	return nil
+}
+
+// freshness is what the tree's timestamps say, read under the lock.
+type freshness struct {
+	dir    time.Time // manifests directory
+	marker time.Time // .complete, zero when absent
+}
+
+func (t *Tree) freshness() freshness {
+	var f freshness
+	if fi, err := fs.Stat(t.fsys, t.base+"/manifests"); err == nil {
+		f.dir = fi.ModTime()
+	}
+	if fi, err := fs.Stat(t.fsys, t.base+"/referrers/"+marker); err == nil {
+		f.marker = fi.ModTime()
+	}
+	return f
+}
+
+// complete reports whether every referrers file is up to date.
+func (f freshness) complete() bool { return !f.marker.IsZero() && !f.marker.Before(f.dir) }
+
+// fresh reads subject's pre-rendered index if it can be trusted; ok is false
+// when it cannot (then scan).
+func (t *Tree) fresh(subject digest.Digest, f freshness) ([]ocispec.Descriptor, bool, error) {
+	p := t.referrersPath(subject)
+	fi, err := fs.Stat(t.fsys, p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, f.complete(), nil
+	case err != nil:
+		return nil, false, nil
+	case !f.complete() && fi.ModTime().Before(f.dir):
+		return nil, false, nil
+	}
+	b, err := tree.ReadFile(t.fsys, p, target.MaxManifestBytes)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: referrers index of %s: %w", t.Name(), subject, err)
+	}
+	idx, err := target.DecodeIndex(b)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: referrers index of %s: %w", t.Name(), subject, err)
+	}
+	return idx.Manifests, true, nil
+}
+
+// PushManifest writes the manifest under its digest (and tag) with its
+// .mediatype sidecar. For a manifest with a subject it also updates the
+// subject's pre-rendered referrers index, under the tree's lock: from the
+// fresh file plus the new entry, or from a scan when the file is stale.
+// IfMatch (a digest, from FetchTagged) and IfNoneMatch are honoured.
+func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, opts target.PushOptions) (target.PushResult, error) {
+	if err := t.writable(); err != nil {
+		return target.PushResult{}, err
+	}
+	if int64(len(data)) > target.MaxManifestBytes {
+		return target.PushResult{}, fmt.Errorf("manifest of %d bytes: %w", len(data), target.ErrTooLarge)
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return target.PushResult{}, err
+	}
+	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
+		return target.PushResult{}, fmt.Errorf("manifest bytes have digest %s, not %s: %w", got, desc.Digest, target.ErrDigestMismatch)
+	}
+	if opts.Tag != "" && !ref.ValidTag(opts.Tag) {
+		return target.PushResult{}, fmt.Errorf("tag %q: %w", opts.Tag, ref.ErrInvalid)
+	}
+	entry, subject, err := target.ParseReferrer(desc, data)
+	if err != nil {
+		return target.PushResult{}, err
+	}
+	mt := entry.MediaType
+	if desc.MediaType != "" {
+		mt = desc.MediaType
+	}
+	unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
+	if err != nil {
+		return target.PushResult{}, err
+	}
+	defer unlock()
+	before := t.freshness()
+
+	if opts.Tag != "" {
+		cur, _, err := t.read(opts.Tag)
+		exists := err == nil
+		if err != nil && !errors.Is(err, target.ErrNotFound) {
+			return target.PushResult{}, err
+		}
+		switch {
+		case opts.IfNoneMatch && exists:
+			return target.PushResult{}, fmt.Errorf("%s: tag %s exists: %w", t.Name(), opts.Tag, target.ErrPreconditionFailed)
+		case opts.IfMatch != "" && (!exists || cur.Digest.String() != opts.IfMatch):
+			return target.PushResult{}, fmt.Errorf("%s: tag %s changed: %w", t.Name(), opts.Tag, target.ErrPreconditionFailed)
+		}
+	}
+	var prior []ocispec.Descriptor
+	priorOK := false
+	if subject != nil {
+		if prior, priorOK, err = t.fresh(subject.Digest, before); err != nil {
+			return target.PushResult{}, err
+		}
+	}
+	refs := []string{desc.Digest.String()}
+	if opts.Tag != "" {
+		refs = append(refs, opts.Tag)
+	}
+	for _, r := range refs {
+		p := t.base + "/manifests/" + r
+		if err := tree.WriteFile(t.root, p+".mediatype", []byte(mt)); err != nil {
+			return target.PushResult{}, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		if err := tree.WriteFile(t.root, p, data); err != nil {
+			return target.PushResult{}, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	if subject != nil {
+		entries := prior
+		if !priorOK {
+			idx, err := t.IndexFor(ctx, subject.Digest)
+			if err != nil {
+				return target.PushResult{}, fmt.Errorf("artifact %s stored, but its subject's referrers index could not be rebuilt: %w", desc.Digest, err)
+			}
+			entries = idx.Manifests
+		}
+		entries = withEntry(entries, entry)
+		if err := t.writeReferrers(subject.Digest, entries); err != nil {
+			return target.PushResult{}, fmt.Errorf("artifact %s stored, but its subject's referrers index was not: %w", desc.Digest, err)
+		}
+	}
+	if before.complete() {
+		if err := t.touchMarker(); err != nil {
+			return target.PushResult{}, err
+		}
+	}
+	return target.PushResult{SubjectRecorded: subject != nil, Indexed: true}, nil
+}
+
+func withEntry(list []ocispec.Descriptor, e ocispec.Descriptor) []ocispec.Descriptor {
+	out := make([]ocispec.Descriptor, 0, len(list)+1)
+	for _, d := range list {
+		if d.Digest != e.Digest {
+			out = append(out, d)
+		}
+	}
+	return append(out, e)
+}
+
+func (t *Tree) writeReferrers(subject digest.Digest, entries []ocispec.Descriptor) error {
+	b, err := json.Marshal(target.NewIndex(entries))
+	if err != nil {
+		return err
+	}
+	p := t.referrersPath(subject)
+	if err := tree.WriteFile(t.root, p+".mediatype", []byte(ocispec.MediaTypeImageIndex)); err != nil {
+		return err
+	}
+	return tree.WriteFile(t.root, p, b)
+}
+
+func (t *Tree) touchMarker() error {
+	return tree.WriteFile(t.root, t.base+"/referrers/"+marker, []byte("every referrers file here was up to date when this file was written\n"))
+}
+
+// DeleteManifest removes a manifest stored under its digest (and its sidecar),
+// updating its subject's referrers index. Tags that point to it are left.
+func (t *Tree) DeleteManifest(ctx context.Context, d digest.Digest) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	before := t.freshness()
+	desc, b, err := t.read(d.String())
+	if err != nil {
+		return err
+	}
+	_, subject, _ := target.ParseReferrer(desc, b)
+	var prior []ocispec.Descriptor
+	priorOK := false
+	if subject != nil {
+		if prior, priorOK, err = t.fresh(subject.Digest, before); err != nil {
+			return err
+		}
+	}
+	p := t.base + "/manifests/" + d.String()
+	if err := t.root.Remove(p); err != nil {
+		return fmt.Errorf("%s: delete %s: %w", t.Name(), d, err)
+	}
+	_ = t.root.Remove(p + ".mediatype")
+	if subject != nil {
+		entries := prior
+		if !priorOK {
+			idx, err := t.IndexFor(ctx, subject.Digest)
+			if err != nil {
+				return err
+			}
+			entries = idx.Manifests
+		}
+		kept := entries[:0]
+		for _, e := range entries {
+			if e.Digest != d {
+				kept = append(kept, e)
+			}
+		}
+		if err := t.writeReferrers(subject.Digest, kept); err != nil {
+			return err
+		}
+	}
+	if before.complete() {
+		return t.touchMarker()
+	}
+	return nil
+}
+
+// Referrers answers from the subject's pre-rendered index when it is fresh
+// (Source "index"), else by scanning every manifest stored by digest (Source
+// "scan"). The artifactType filter is left to the verbs.
+func (t *Tree) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
+	entries, ok, err := t.fresh(subject, t.freshness())
+	if err != nil {
+		return target.ReferrersResult{}, err
+	}
+	if ok {
+		return target.ReferrersResult{Manifests: entries, Source: "index"}, nil
+	}
+	idx, err := t.IndexFor(ctx, subject)
+	if err != nil {
+		return target.ReferrersResult{}, err
+	}
+	return target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}, nil
+}
+
+// stored lists the manifests stored under a digest name.
+func (t *Tree) stored() ([]ocispec.Descriptor, error) {
+	ents, err := fs.ReadDir(t.fsys, t.base+"/manifests")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no repository %s (no %s/manifests): %w", t.Name(), t.name, t.base, target.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	var out []ocispec.Descriptor
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasSuffix(n, ".mediatype") || strings.HasPrefix(n, ".") || !strings.Contains(n, ":") {
+			continue // sidecars, temporary files, tags
+		}
+		d, err := digest.Parse(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: manifests/%s is named neither by a tag nor by a digest: %w", t.Name(), n, tree.ErrUnsafePath)
+		}
+		out = append(out, ocispec.Descriptor{Digest: d})
+	}
+	return out, nil
+}
+
+func (t *Tree) scanner() *tree.Scanner {
+	return &tree.Scanner{FS: t.fsys, Path: func(d digest.Digest) (string, error) { return t.manifestPath(d.String()) }}
+}
+
+// IndexFor builds the referrers index of subject by scanning every stored
+// manifest's subject field: the seed's index_for.
+func (t *Tree) IndexFor(ctx context.Context, subject digest.Digest) (ocispec.Index, error) {
+	items, err := t.stored()
+	if err != nil {
+		return ocispec.Index{}, err
+	}
+	found, _, err := t.scanner().Scan(ctx, items, subject)
+	if err != nil {
+		return ocispec.Index{}, fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	return target.NewIndex(found[subject]), nil
+}
+
+// WriteIndexFor scans for subject's referrers and stores the result as its
+// pre-rendered index.
+func (t *Tree) WriteIndexFor(ctx context.Context, subject digest.Digest) (ocispec.Index, error) {
+	if err := t.writable(); err != nil {
+		return ocispec.Index{}, err
+	}
+	unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
+	if err != nil {
+		return ocispec.Index{}, err
+	}
+	defer unlock()
+	idx, err := t.IndexFor(ctx, subject)
+	if err != nil {
+		return ocispec.Index{}, err
+	}
+	return idx, t.writeReferrers(subject, idx.Manifests)
+}
+
+// AllResult reports a rebuild of every referrers index.
+type AllResult struct {
+	// Subjects maps each subject with referrers to its index.
+	Subjects map[digest.Digest]ocispec.Index
+	// Removed are stale referrers files of subjects that have none now.
+	Removed []digest.Digest
+	// Manifests and Bytes are what the single pass read.
+	Manifests int
+	Bytes     int64
+}
+
+// IndexForAll rebuilds every pre-rendered referrers index in one pass over
+// the stored manifests, removes those of subjects that have no referrers any
+// more, and marks the tree complete. With write false it only reports.
+func (t *Tree) IndexForAll(ctx context.Context, write bool) (AllResult, error) {
+	var unlock func()
+	if write {
+		if err := t.writable(); err != nil {
+			return AllResult{}, err
+		}
+		var err error
+		if unlock, err = tree.Lock(ctx, t.root, t.base+"/"+lockName); err != nil {
+			return AllResult{}, err
+		}
+		defer unlock()
+	}
+	items, err := t.stored()
+	if err != nil {
+		return AllResult{}, err
+	}
+	found, st, err := t.scanner().Scan(ctx, items, "")
+	if err != nil {
+		return AllResult{}, fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	res := AllResult{Subjects: map[digest.Digest]ocispec.Index{}, Manifests: st.Files, Bytes: st.Bytes}
+	for s, es := range found {
+		res.Subjects[s] = target.NewIndex(es)
+	}
+	if ents, err := fs.ReadDir(t.fsys, t.base+"/referrers"); err == nil {
+		for _, e := range ents {
+			d, err := digest.Parse(e.Name())
+			if err != nil {
+				continue
+			}
+			if _, ok := found[d]; !ok {
+				res.Removed = append(res.Removed, d)
+			}
+		}
+	}
+	sort.Slice(res.Removed, func(i, j int) bool { return res.Removed[i] < res.Removed[j] })
+	if !write {
+		return res, nil
+	}
+	for s, idx := range res.Subjects {
+		if err := t.writeReferrers(s, idx.Manifests); err != nil {
+			return res, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	for _, d := range res.Removed {
+		p := t.referrersPath(d)
+		if err := t.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		_ = t.root.Remove(p + ".mediatype")
+	}
+	return res, t.touchMarker()
+}

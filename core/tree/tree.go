@@ -1,0 +1,179 @@
+// Package tree holds what the on-disk stores (package layout, the OCI image
+// layout; package static, the registry-v2 static tree) share: capped and
+// verified reads through an fs.FS, atomic writes and an inter-process lock
+// through an *os.Root, and the scanner that finds referrers among stored
+// manifests.
+//
+// Safety: reads go through an fs.FS (in production the FS of an os.Root, which
+// refuses paths and symlinks that leave the tree), every name is checked with
+// fs.ValidPath (no "..", no absolute paths), files are capped before they are
+// read, and every blob read back is verified against its digest. Writes go to a
+// temporary file in the same directory, are synced, and renamed over the target,
+// so a reader (or a crash, even kill -9) sees the old file or the new one,
+// never half of one.
+package tree
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/oci-referrers/referrers/core/target"
+)
+
+// ErrUnsafePath is returned for a name that could leave the tree or is not a
+// plain file: "..", an absolute path, a symlink out of the tree, a directory
+// where a file is expected.
+var ErrUnsafePath = errors.New("unsafe path in tree")
+
+// CheckPath refuses names that are not valid, unrooted, slash-separated paths
+// inside the tree (fs.ValidPath: no "..", no "." elements, no leading slash).
+func CheckPath(name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return fmt.Errorf("%w: %q", ErrUnsafePath, name)
+	}
+	return nil
+}
+
+// ReadFile reads name from fsys, refusing non-regular files and files larger
+// than limit (target.ErrTooLarge) before reading them. A missing file is
+// target.ErrNotFound.
+func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	if err := CheckPath(name); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, wrapOpen(name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrUnsafePath, name, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes, over the %d byte limit: %w", name, fi.Size(), limit, target.ErrTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s grew over the %d byte limit while read: %w", name, limit, target.ErrTooLarge)
+	}
+	return b, nil
+}
+
+// ReadVerified reads name (at most limit bytes) and checks it against d.
+func ReadVerified(fsys fs.FS, name string, d digest.Digest, limit int64) ([]byte, error) {
+	b, err := ReadFile(fsys, name, limit)
+	if err != nil {
+		return nil, err
+	}
+	if got := d.Algorithm().FromBytes(b); got != d {
+		return nil, fmt.Errorf("%s holds content of digest %s, not %s: %w", name, got, d, target.ErrDigestMismatch)
+	}
+	return b, nil
+}
+
+func wrapOpen(name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w", name, target.ErrNotFound)
+	case isEscape(err):
+		return fmt.Errorf("%w: %s: %v", ErrUnsafePath, name, err)
+	}
+	return fmt.Errorf("open %s: %w", name, err)
+}
+
+// isEscape reports the error an os.Root gives for a path or symlink that
+// leaves it.
+func isEscape(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+}
+
+// WriteFile writes data to name in root atomically (temp file, fsync, rename,
+// fsync of the directory), creating parent directories.
+func WriteFile(root *os.Root, name string, data []byte) error {
+	return writeAtomic(root, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteBlob streams r into name in root atomically, verifying that it has
+// desc's digest and size before the rename: nothing is left behind on a
+// mismatch. A file already at name is trusted only if its size matches (it was
+// verified when written); then r is not read.
+func WriteBlob(root *os.Root, name string, d digest.Digest, size int64, r io.Reader) error {
+	if fi, err := root.Stat(name); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
+		return nil
+	}
+	return writeAtomic(root, name, func(w io.Writer) error {
+		v := d.Verifier()
+		n, err := io.Copy(io.MultiWriter(w, v), io.LimitReader(r, size+1))
+		if err != nil {
+			return err
+		}
+		if n != size {
+			return fmt.Errorf("blob %s: got %d bytes, want %d: %w", d, n, size, target.ErrDigestMismatch)
+		}
+		if !v.Verified() {
+			return fmt.Errorf("blob %s: content does not match the digest: %w", d, target.ErrDigestMismatch)
+		}
+		return nil
+	})
+}
+
+func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err error) {
+	if err := CheckPath(name); err != nil {
+		return err
+	}
+	dir := path.Dir(name)
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := path.Join(dir, ".tmp-"+path.Base(name)+"-"+hex.EncodeToString(rnd[:]))
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			_ = root.Remove(tmp)
+		}
+	}()
+	if err = fill(f); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	if err = root.Rename(tmp, name); err != nil {
+		return fmt.Errorf("rename into %s: %w", name, err)
+	}
+	if d, err2 := root.Open(dir); err2 == nil {
+		_ = d.Sync() // make the rename durable; best effort where directories cannot be synced
+		d.Close()
+	}
+	return nil
+}
