@@ -29,6 +29,7 @@ const usage = `referrers attaches OCI 1.1 artifacts to images and lists them.
 Usage:
   referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]
   referrers list SUBJECT [flags]
+  referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
   referrers version
 
 SUBJECT is one of
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdAttach(ctx, e, args[1:])
 	case "list", "ls", "discover":
 		err = cmdList(ctx, e, args[1:])
+	case "index-for":
+		err = cmdIndexFor(ctx, e, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "referrers", version)
 		return exitOK
