@@ -145,7 +145,9 @@ func (t *Tree) read(reference string) (ocispec.Descriptor, []byte, error) {
 		b, err = tree.ReadVerified(t.fsys, p, d, target.MaxManifestBytes)
 	} else {
 		b, err = tree.ReadFile(t.fsys, p, target.MaxManifestBytes)
-		d = digest.FromBytes(b)
+		if err == nil {
+			d = t.tagDigest(b)
+		}
 	}
 	if err != nil {
 		return ocispec.Descriptor{}, nil, fmt.Errorf("%s: manifest %s: %w", t.Name(), reference, err)
@@ -155,6 +157,27 @@ func (t *Tree) read(reference string) (ocispec.Descriptor, []byte, error) {
 		return ocispec.Descriptor{}, nil, err
 	}
 	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(b))}, b, nil
+}
+
+// tagDigest is the digest of a tagged manifest: sha256, unless the tree
+// stores the manifest under another algorithm's digest only (a tag has no
+// Docker-Content-Digest to say which).
+func (t *Tree) tagDigest(b []byte) digest.Digest {
+	d := digest.SHA256.FromBytes(b)
+	if _, err := fs.Stat(t.fsys, t.base+"/manifests/"+d.String()); err == nil {
+		return d
+	}
+	for _, alg := range []digest.Algorithm{digest.SHA512, digest.SHA384} {
+		if !alg.Available() {
+			continue
+		}
+		if o := alg.FromBytes(b); o != "" {
+			if _, err := fs.Stat(t.fsys, t.base+"/manifests/"+o.String()); err == nil {
+				return o
+			}
+		}
+	}
+	return d
 }
 
 // Resolve reads the manifest a tag or digest names.
