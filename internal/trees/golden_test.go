@@ -23,8 +23,8 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	_ "github.com/oci-referrers/referrers/core/ref" // registers sha512
 	"github.com/oci-referrers/referrers/core/layout"
+	_ "github.com/oci-referrers/referrers/core/ref" // registers sha512
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/static"
 	"github.com/oci-referrers/referrers/core/target"
