@@ -154,7 +154,10 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		fmt.Fprintln(e.stderr, "referrers attach: an equivalent referrer exists; nothing pushed")
 		return nil
 	}
-	if res.Mode == referrers.ModeTag {
+	switch {
+	case res.Mode == referrers.ModeTag && mode == referrers.ModeTag:
+		fmt.Fprintf(e.stderr, "referrers attach: recorded in the referrers tag %s (--referrers-mode tag)\n", res.FallbackTag)
+	case res.Mode == referrers.ModeTag:
 		fmt.Fprintf(e.stderr, "referrers attach: the registry has no Referrers API; recorded in the referrers tag %s\n", res.FallbackTag)
 	}
 	return nil

@@ -58,7 +58,7 @@ func parseTreeRef(s string) (treeRef, bool, error) {
 		r.dir, rest = dir, name
 	}
 	r.reference = "latest"
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
+	if i := strings.LastIndex(rest, "@"); i >= 0 && digestLike(rest[i+1:]) {
 		d, err := ref.ParseDigest(rest[i+1:])
 		if err != nil {
 			return r, true, err
@@ -81,6 +81,13 @@ func parseTreeRef(s string) (treeRef, bool, error) {
 		return r, true, fmt.Errorf("%s: empty directory", r.kind)
 	}
 	return r, true, nil
+}
+
+// digestLike reports whether s starts like a digest ("alg:..."), so that a
+// directory with '@' in its name (a Go module cache path) is not read as one.
+func digestLike(s string) bool {
+	alg, _, ok := strings.Cut(s, ":")
+	return ok && digest.Algorithm(alg).Available()
 }
 
 // openTree opens an on-disk location.
