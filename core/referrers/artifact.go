@@ -27,9 +27,14 @@ type Blob struct {
 func BytesBlob(mediaType string, b []byte) Blob {
 	return Blob{
 		Descriptor: ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))},
-		Open:       func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+		Open:       func() (io.ReadCloser, error) { return bytesReadCloser{bytes.NewReader(b)}, nil },
 	}
 }
+
+// bytesReadCloser keeps the reader's Seek, so a failed upload can be resent.
+type bytesReadCloser struct{ *bytes.Reader }
+
+func (bytesReadCloser) Close() error { return nil }
 
 // FileBlob hashes the file at path (streaming: memory does not grow with the
 // file) and returns a Blob that reopens it for the upload, with the annotation

@@ -203,7 +203,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readDone)
 		switch {
-		case errors.Is(err, errStale), errors.Is(err, target.ErrPreconditionFailed):
+		case errors.Is(err, errStale), errors.Is(err, target.ErrStale), errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
 			continue
 		case err != nil:
@@ -273,7 +273,9 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 			return false, 0, errStale // the probe may write: it must be fresh
 		}
 		at := time.Now()
-		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag})
+		// the probe is a plain push where conditions are ignored: no retry
+		// past the guard
+		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: readDone.Add(c.guard)})
 		switch {
 		case errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s: conditional pushes are honoured", name)
@@ -300,8 +302,13 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 			opts.IfNoneMatch, conditional = true, true
 		}
 	}
-	if !conditional && time.Since(readDone) > c.guard {
-		return false, 0, errStale
+	if !conditional {
+		if time.Since(readDone) > c.guard {
+			return false, 0, errStale
+		}
+		// a retry after the guard would push a stale index over the
+		// entries of writers that read since
+		opts.NotAfter = readDone.Add(c.guard)
 	}
 	at := time.Now()
 	_, err := t.PushManifest(ctx, desc, data, opts)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/credential"
 	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/target"
 )
 
 // Client talks to registries. It is safe for concurrent use and is meant to live
@@ -178,6 +179,12 @@ type request struct {
 	// noAuth: send no credentials of the client's and do not answer challenges
 	// (token requests carry their own).
 	noAuth bool
+	// replayable: a non-idempotent request that is safe to resend after a
+	// network error (starting a blob upload).
+	replayable bool
+	// notAfter, when set, is when the body goes stale: no retry is sent after
+	// it (target.PushOptions.NotAfter).
+	notAfter time.Time
 }
 
 // do sends req with authentication and retries. The caller closes the body of the
@@ -196,13 +203,23 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 				}
 				wait = max(wait, ra)
 			}
-			if err := c.sleep(ctx, min(wait, c.maxWait)); err != nil {
+			wait = min(wait, c.maxWait)
+			if !req.notAfter.IsZero() && time.Now().Add(wait).After(req.notAfter) {
+				// the first try may have been applied; resending stale
+				// data could overwrite what others wrote since
+				return nil, fmt.Errorf("%w: %w", target.ErrStale, unwrapRetry(lastErr))
+			}
+			if err := c.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
 		}
 		resp, err := c.send(ctx, req)
 		if err != nil {
-			if ctx.Err() != nil || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) {
+			if ctx.Err() != nil || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) && !req.replayable {
+				if lastErr != nil {
+					// a retry that cannot be made: say what the last try met
+					return nil, fmt.Errorf("%w (after: %v)", err, unwrapRetry(lastErr))
+				}
 				return nil, err
 			}
 			lastErr = err
@@ -243,6 +260,14 @@ type retryErr struct {
 func (e *retryErr) Error() string { return e.err.Error() }
 func (e *retryErr) Unwrap() error { return e.err }
 
+func unwrapRetry(err error) error {
+	var re *retryErr
+	if errors.As(err, &re) {
+		return re.err
+	}
+	return err
+}
+
 func retryAfter(err error) (time.Duration, bool) {
 	var re *retryErr
 	if errors.As(err, &re) && re.after > 0 {
@@ -279,7 +304,8 @@ func idempotent(m string) bool {
 
 func retryableNetErr(err error) bool {
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) {
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) { // a body write cut short when the reader saw a reset
 		return true
 	}
 	var ne net.Error

@@ -256,6 +256,7 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 	}
 	what := fmt.Sprintf("push blob %s to %s", desc.Digest, r.Name())
 	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
+	rq.replayable = true // a session left behind by a lost answer is harmless
 	resp, err := r.client.do(ctx, rq)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -307,10 +308,17 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		put.noAuth = true
 	}
 	resp, err = r.client.do(ctx, put)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	if err == nil {
+		err = check(opUploadFinish, resp, false)
 	}
-	if err := check(opUploadFinish, resp, false); err != nil {
+	if err != nil {
+		if tries > 1 && ctx.Err() == nil {
+			// a try whose answer was lost may have stored the blob, and
+			// then the retry finds the upload gone: the blob is what counts
+			if ok, herr := r.BlobExists(ctx, desc); herr == nil && ok {
+				return nil
+			}
+		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	drain(resp)
@@ -440,6 +448,7 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 	rq.header.Set("Content-Type", desc.MediaType)
 	rq.length = int64(len(data))
 	rq.body = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	rq.notAfter = opts.NotAfter
 	conditional := false
 	if opts.IfMatch != "" {
 		rq.header.Set("If-Match", opts.IfMatch)

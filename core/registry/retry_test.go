@@ -313,3 +313,40 @@ func TestRetryConnectionRefused(t *testing.T) {
 		t.Errorf("backoff waits = %d, want %d", got, want)
 	}
 }
+
+// TestRetryNotAfter: a push whose data goes stale (PushOptions.NotAfter) is
+// not retried past that time: a stale referrers index resent after a 503 or
+// a reset would overwrite what other writers pushed since.
+func TestRetryNotAfter(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		notAfter  time.Duration // from now
+		wantStale bool
+		wantTries int
+	}{
+		{"stale before the retry", 0, true, 1},
+		{"fresh for the retry", time.Minute, false, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg := fakeregistry.New(t, fakeregistry.Mode{LenientManifests: true})
+			reg.FailNext(http.MethodPut, "/manifests/", http.StatusServiceUnavailable, 1)
+			repo := repoAt(t, newClient(), reg.Host(), repoName)
+			desc, data := manifestBytes(t, sbomType, nil, nil)
+			_, err := repo.PushManifest(t.Context(), desc, data, target.PushOptions{Tag: "t", NotAfter: time.Now().Add(tt.notAfter)})
+			if got := count(reg.Requests(), http.MethodPut, "/manifests/"); got != tt.wantTries {
+				t.Errorf("PUTs = %d, want %d", got, tt.wantTries)
+			}
+			if tt.wantStale {
+				if !errors.Is(err, target.ErrStale) || !strings.Contains(err.Error(), "503") {
+					t.Fatalf("PushManifest = %v, want ErrStale with the 503", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("PushManifest: %v", err)
+			}
+		})
+	}
+}

@@ -17,6 +17,10 @@ var (
 	ErrDigestMismatch = errors.New("digest mismatch")
 	// ErrTooLarge: a body exceeded its cap.
 	ErrTooLarge = errors.New("too large")
+	// ErrStale: a push was not retried because its data was stale by then
+	// (PushOptions.NotAfter); the first try failed and may or may not have
+	// been applied.
+	ErrStale = errors.New("not retried: the data is stale")
 	// ErrInvalidManifest: bytes that should be a manifest or index are not.
 	ErrInvalidManifest = errors.New("invalid manifest")
 )

@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -74,6 +75,10 @@ type PushOptions struct {
 	IfMatch string
 	// IfNoneMatch makes the push conditional on the tag not existing yet.
 	IfNoneMatch bool
+	// NotAfter, when set, is the time after which the push must not be
+	// (re)sent: data is a read-modify-write whose read is stale by then. A
+	// store that would retry a failed push later returns ErrStale instead.
+	NotAfter time.Time
 }
 
 // PushResult reports what the store did with a pushed manifest.
