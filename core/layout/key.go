@@ -30,9 +30,9 @@ type key struct {
 }
 
 func (l *Layout) key() (key, error) {
-	fi, err := fs.Stat(l.fsys, ocispec.ImageIndexFile)
+	fi, err := tree.Stat(l.fsys, ocispec.ImageIndexFile)
 	if err != nil {
-		return key{}, fmt.Errorf("%s: index.json: %w", l.name, err)
+		return key{}, fmt.Errorf("%s: %w", l.name, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return key{}, fmt.Errorf("%s: index.json: %w", l.name, tree.ErrUnsafePath)
@@ -120,20 +120,20 @@ func (l *Layout) saveDisk(s *snapshot) {
 // target.MaxManifestBytes, starting with '{', parsing as a manifest. Blobs
 // that are not manifests (configs, layers) are skipped, not errors.
 func (l *Layout) scanAllBlobs(ctx context.Context, subject digest.Digest) ([]ocispec.Descriptor, error) {
-	algs, err := fs.ReadDir(l.fsys, "blobs")
+	algs, err := tree.ReadDir(l.fsys, "blobs")
 	if err != nil {
-		return nil, fmt.Errorf("%s: blobs: %w", l.name, err)
+		return nil, fmt.Errorf("%s: %w", l.name, err)
 	}
 	var out []ocispec.Descriptor
 	for _, a := range algs {
-		if !a.IsDir() {
-			continue
-		}
 		alg := digest.Algorithm(a.Name())
-		if !alg.Available() {
+		if !alg.Available() || !(a.IsDir() || a.Type()&fs.ModeSymlink != 0) {
 			continue
 		}
-		files, err := fs.ReadDir(l.fsys, "blobs/"+a.Name())
+		// A symlink is followed while it stays in the tree and refused
+		// (tree.ErrUnsafePath) when it leaves: never skipped, so that a scan
+		// does not answer "no referrers" for blobs it could not read.
+		files, err := tree.ReadDir(l.fsys, "blobs/"+a.Name())
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", l.name, err)
 		}
@@ -141,18 +141,22 @@ func (l *Layout) scanAllBlobs(ctx context.Context, subject digest.Digest) ([]oci
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if !f.Type().IsRegular() || strings.HasPrefix(f.Name(), ".") {
+			if !(f.Type().IsRegular() || f.Type()&fs.ModeSymlink != 0) || strings.HasPrefix(f.Name(), ".") {
 				continue
 			}
 			d := digest.NewDigestFromEncoded(alg, f.Name())
 			if d.Validate() != nil {
 				return nil, fmt.Errorf("%s: blobs/%s/%s is not named by a digest: %w", l.name, a.Name(), f.Name(), tree.ErrUnsafePath)
 			}
-			info, err := f.Info()
-			if err != nil || info.Size() > target.MaxManifestBytes || info.Size() < 2 {
+			p := "blobs/" + a.Name() + "/" + f.Name()
+			info, err := tree.Stat(l.fsys, p)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", l.name, err)
+			}
+			if !info.Mode().IsRegular() || info.Size() > target.MaxManifestBytes || info.Size() < 2 {
 				continue
 			}
-			b, err := tree.ReadVerified(l.fsys, "blobs/"+a.Name()+"/"+f.Name(), d, target.MaxManifestBytes)
+			b, err := tree.ReadVerified(l.fsys, p, d, target.MaxManifestBytes)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", l.name, err)
 			}

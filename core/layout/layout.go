@@ -189,11 +189,10 @@ func (l *Layout) view(scan bool) (*snapshot, error) {
 	if c != nil && c.Key == k && (c.Scanned || !scan) {
 		return c, nil
 	}
-	if c == nil || c.Key != k {
-		if d := l.loadDisk(k); d != nil {
-			l.setCache(d)
-			return d, nil
-		}
+	// Another process may have saved a scan of this key since ours was kept.
+	if d := l.loadDisk(k); d != nil {
+		l.setCache(d)
+		return d, nil
 	}
 	idx, k, err := l.index()
 	if err != nil {
@@ -230,7 +229,7 @@ func (l *Layout) Resolve(ctx context.Context, reference string) (ocispec.Descrip
 		return l.resolveDigest(d)
 	}
 	if !ref.ValidTag(reference) {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %q is neither a tag nor a digest", l.Name(), reference)
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %q is neither a tag nor a digest: %w", l.Name(), reference, ref.ErrInvalid)
 	}
 	s, err := l.view(false)
 	if err != nil {
@@ -331,6 +330,9 @@ func (l *Layout) PushBlob(ctx context.Context, desc ocispec.Descriptor, r io.Rea
 	if err != nil {
 		return err
 	}
+	if _, err := l.view(false); err != nil {
+		return err // nothing is written to a layout whose index.json cannot be read
+	}
 	if err := tree.WriteBlob(l.root, p, desc.Digest, desc.Size, r); err != nil {
 		return fmt.Errorf("%s: %w", l.Name(), err)
 	}
@@ -361,6 +363,9 @@ func (l *Layout) PushManifest(ctx context.Context, desc ocispec.Descriptor, data
 	entry, subject, err := target.ParseReferrer(desc, data)
 	if err != nil {
 		return target.PushResult{}, err
+	}
+	if _, err := l.view(false); err != nil {
+		return target.PushResult{}, err // nothing is written to a layout whose index.json cannot be read
 	}
 	p, _ := BlobPath(desc.Digest)
 	if err := tree.WriteBlob(l.root, p, desc.Digest, int64(len(data)), bytesReader(data)); err != nil {

@@ -79,7 +79,7 @@ func Open(dir, name string) (*Tree, error) {
 // messages). root, when not nil, is the same tree and enables writes.
 func New(fsys fs.FS, root *os.Root, dir, name string) (*Tree, error) {
 	if err := ref.ValidRepository(name); err != nil {
-		return nil, fmt.Errorf("static tree %s: repository %q: %w", dir, name, err)
+		return nil, fmt.Errorf("static tree %s: repository %q: %w: %w", dir, name, ref.ErrInvalid, err)
 	}
 	return &Tree{dir: dir, name: name, base: "v2/" + name, fsys: fsys, root: root}, nil
 }
@@ -259,10 +259,13 @@ func (f freshness) complete() bool { return !f.marker.IsZero() && !f.marker.Befo
 // when it cannot (then scan).
 func (t *Tree) fresh(subject digest.Digest, f freshness) ([]ocispec.Descriptor, bool, error) {
 	p := t.referrersPath(subject)
-	fi, err := fs.Stat(t.fsys, p)
+	fi, err := tree.Stat(t.fsys, p)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, target.ErrNotFound):
 		return nil, f.complete(), nil
+	case errors.Is(err, tree.ErrUnsafePath):
+		// a symlink out of the tree is an error, as every read of one is
+		return nil, false, fmt.Errorf("%s: referrers index of %s: %w", t.Name(), subject, err)
 	case err != nil:
 		return nil, false, nil
 	case !f.complete() && fi.ModTime().Before(f.dir):
@@ -328,12 +331,22 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 			return target.PushResult{}, fmt.Errorf("%s: tag %s changed: %w", t.Name(), opts.Tag, target.ErrPreconditionFailed)
 		}
 	}
-	var prior []ocispec.Descriptor
-	priorOK := false
+	// The subject's referrers are known before anything is written: a tree
+	// that cannot be scanned fails the push with nothing stored.
+	var entries []ocispec.Descriptor
 	if subject != nil {
-		if prior, priorOK, err = t.fresh(subject.Digest, before); err != nil {
+		prior, ok, err := t.fresh(subject.Digest, before)
+		if err != nil {
 			return target.PushResult{}, err
 		}
+		if !ok && !before.dir.IsZero() {
+			idx, err := t.IndexFor(ctx, subject.Digest)
+			if err != nil {
+				return target.PushResult{}, fmt.Errorf("artifact %s not stored: its subject's referrers index could not be rebuilt: %w", desc.Digest, err)
+			}
+			prior = idx.Manifests
+		}
+		entries = withEntry(prior, entry)
 	}
 	refs := []string{desc.Digest.String()}
 	if opts.Tag != "" {
@@ -349,15 +362,6 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 		}
 	}
 	if subject != nil {
-		entries := prior
-		if !priorOK {
-			idx, err := t.IndexFor(ctx, subject.Digest)
-			if err != nil {
-				return target.PushResult{}, fmt.Errorf("artifact %s stored, but its subject's referrers index could not be rebuilt: %w", desc.Digest, err)
-			}
-			entries = idx.Manifests
-		}
-		entries = withEntry(entries, entry)
 		if err := t.writeReferrers(subject.Digest, entries); err != nil {
 			return target.PushResult{}, fmt.Errorf("artifact %s stored, but its subject's referrers index was not: %w", desc.Digest, err)
 		}
@@ -470,8 +474,8 @@ func (t *Tree) Referrers(ctx context.Context, subject digest.Digest, artifactTyp
 
 // stored lists the manifests stored under a digest name.
 func (t *Tree) stored() ([]ocispec.Descriptor, error) {
-	ents, err := fs.ReadDir(t.fsys, t.base+"/manifests")
-	if errors.Is(err, fs.ErrNotExist) {
+	ents, err := tree.ReadDir(t.fsys, t.base+"/manifests")
+	if errors.Is(err, target.ErrNotFound) {
 		return nil, fmt.Errorf("%s: no repository %s (no %s/manifests): %w", t.Name(), t.name, t.base, target.ErrNotFound)
 	}
 	if err != nil {

@@ -117,7 +117,7 @@ var subjectKey = []byte(`"subject"`)
 
 func (s *Scanner) read(d ocispec.Descriptor) scanned {
 	if err := d.Digest.Validate(); err != nil {
-		return scanned{err: fmt.Errorf("manifest digest %q: %w", d.Digest, err)}
+		return scanned{err: fmt.Errorf("manifest digest %q: %w: %w", d.Digest, target.ErrInvalidManifest, err)}
 	}
 	p, err := s.Path(d.Digest)
 	if err != nil {
@@ -136,8 +136,11 @@ func (s *Scanner) read(d ocispec.Descriptor) scanned {
 		if err := json.Unmarshal(b, &idx); err != nil {
 			return scanned{err: fmt.Errorf("scan index %s: %w: %w", d.Digest, target.ErrInvalidManifest, err)}
 		}
-		for _, c := range idx.Manifests {
+		for i, c := range idx.Manifests {
 			if isManifestType(c.MediaType) {
+				if err := c.Digest.Validate(); err != nil {
+					return scanned{err: fmt.Errorf("scan index %s: child %d: digest %q: %w: %w", d.Digest, i, c.Digest, target.ErrInvalidManifest, err)}
+				}
 				r.children = append(r.children, ocispec.Descriptor{MediaType: c.MediaType, Digest: c.Digest, Size: c.Size})
 			}
 		}

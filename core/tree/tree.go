@@ -86,6 +86,31 @@ func ReadVerified(fsys fs.FS, name string, d digest.Digest, limit int64) ([]byte
 	return b, nil
 }
 
+// Stat stats name in fsys: a missing file is target.ErrNotFound, a path or
+// symlink that leaves the tree ErrUnsafePath.
+func Stat(fsys fs.FS, name string) (fs.FileInfo, error) {
+	if err := CheckPath(name); err != nil {
+		return nil, err
+	}
+	fi, err := fs.Stat(fsys, name)
+	if err != nil {
+		return nil, wrapOpen(name, err)
+	}
+	return fi, nil
+}
+
+// ReadDir lists the directory name of fsys, with Stat's errors.
+func ReadDir(fsys fs.FS, name string) ([]fs.DirEntry, error) {
+	if err := CheckPath(name); err != nil {
+		return nil, err
+	}
+	ents, err := fs.ReadDir(fsys, name)
+	if err != nil {
+		return nil, wrapOpen(name, err)
+	}
+	return ents, nil
+}
+
 func wrapOpen(name string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -97,10 +122,23 @@ func wrapOpen(name string, err error) error {
 }
 
 // isEscape reports the error an os.Root gives for a path or symlink that
-// leaves it.
+// leaves it, however deep in the chain (MkdirAll nests two PathErrors).
 func isEscape(err error) bool {
-	var pe *fs.PathError
-	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "path escapes from parent" {
+			return true
+		}
+	}
+	return false
+}
+
+// wrapWrite names what failed in a write, as ErrUnsafePath when the path or
+// a symlink on it leaves the tree.
+func wrapWrite(op, name string, err error) error {
+	if isEscape(err) {
+		return fmt.Errorf("%w: %s %s: %v", ErrUnsafePath, op, name, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, name, err)
 }
 
 // WriteFile writes data to name in root atomically (temp file, fsync, rename,
@@ -114,11 +152,23 @@ func WriteFile(root *os.Root, name string, data []byte) error {
 
 // WriteBlob streams r into name in root atomically, verifying that it has
 // desc's digest and size before the rename: nothing is left behind on a
-// mismatch. A file already at name is trusted only if its size matches (it was
-// verified when written); then r is not read.
+// mismatch. A file already at name is kept (and r not read) when its size
+// matches and, if it is at most target.MaxManifestBytes, its content too: a
+// small file of the right size but the wrong content (written by someone
+// else) is replaced; a large one is trusted on its size. A blob path that is
+// a symlink out of the tree is ErrUnsafePath, as a read of it would be.
 func WriteBlob(root *os.Root, name string, d digest.Digest, size int64, r io.Reader) error {
-	if fi, err := root.Stat(name); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
-		return nil
+	fi, err := root.Stat(name)
+	switch {
+	case err == nil && fi.Mode().IsRegular() && fi.Size() == size:
+		if size > target.MaxManifestBytes {
+			return nil
+		}
+		if _, err := ReadVerified(root.FS(), name, d, size); err == nil {
+			return nil
+		}
+	case err != nil && isEscape(err):
+		return wrapWrite("write", name, err)
 	}
 	return writeAtomic(root, name, func(w io.Writer) error {
 		v := d.Verifier()
@@ -143,7 +193,7 @@ func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err er
 	dir := path.Dir(name)
 	if dir != "." {
 		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
+			return wrapWrite("create", dir, err)
 		}
 	}
 	var rnd [8]byte
@@ -151,7 +201,7 @@ func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err er
 	tmp := path.Join(dir, ".tmp-"+path.Base(name)+"-"+hex.EncodeToString(rnd[:]))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return wrapWrite("create", tmp, err)
 	}
 	defer func() {
 		if err != nil {
@@ -169,7 +219,7 @@ func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err er
 		return fmt.Errorf("close %s: %w", name, err)
 	}
 	if err = root.Rename(tmp, name); err != nil {
-		return fmt.Errorf("rename into %s: %w", name, err)
+		return wrapWrite("rename into", name, err)
 	}
 	if d, err2 := root.Open(dir); err2 == nil {
 		_ = d.Sync() // make the rename durable; best effort where directories cannot be synced
