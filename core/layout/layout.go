@@ -26,6 +26,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -126,24 +127,30 @@ func BlobPath(d digest.Digest) (string, error) {
 
 // index reads and decodes index.json with the key it had.
 func (l *Layout) index() (ocispec.Index, key, error) {
+	idx, k, _, err := l.readIndex()
+	return idx, k, err
+}
+
+// readIndex is index with the digest of the bytes it decoded.
+func (l *Layout) readIndex() (ocispec.Index, key, digest.Digest, error) {
 	k, err := l.key()
 	if err != nil {
-		return ocispec.Index{}, key{}, err
+		return ocispec.Index{}, key{}, "", err
 	}
 	b, err := tree.ReadFile(l.fsys, ocispec.ImageIndexFile, MaxIndexBytes)
 	if err != nil {
-		return ocispec.Index{}, key{}, fmt.Errorf("%s: %w", l.name, err)
+		return ocispec.Index{}, key{}, "", fmt.Errorf("%s: %w", l.name, err)
 	}
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return ocispec.Index{}, key{}, fmt.Errorf("%s: index.json: %w: %w", l.name, target.ErrInvalidManifest, err)
+		return ocispec.Index{}, key{}, "", fmt.Errorf("%s: index.json: %w: %w", l.name, target.ErrInvalidManifest, err)
 	}
 	for i, m := range idx.Manifests {
 		if err := m.Digest.Validate(); err != nil {
-			return ocispec.Index{}, key{}, fmt.Errorf("%s: index.json entry %d: digest %q: %w: %w", l.name, i, m.Digest, target.ErrInvalidManifest, err)
+			return ocispec.Index{}, key{}, "", fmt.Errorf("%s: index.json entry %d: digest %q: %w: %w", l.name, i, m.Digest, target.ErrInvalidManifest, err)
 		}
 	}
-	return idx, k, nil
+	return idx, k, digest.FromBytes(b), nil
 }
 
 // snapshot is what the layout knows for one index.json key: tags and
@@ -154,6 +161,36 @@ type snapshot struct {
 	Referrers map[digest.Digest][]ocispec.Descriptor `json:"referrers"`
 	Digests   map[digest.Digest]ocispec.Descriptor   `json:"digests"`
 	Scanned   bool                                   `json:"-"`
+	// Hash is the digest of the index.json the snapshot was made from, kept
+	// when Racy: index.json was modified so shortly before (racyWindow) that
+	// a same-size in-place rewrite within the file system's timestamp
+	// granularity would keep the key. A racy snapshot is only used after
+	// index.json is hashed again and matches (git's "racy clean" rule).
+	Hash digest.Digest `json:"hash,omitempty"`
+	Racy bool          `json:"racy,omitempty"`
+}
+
+// racyWindow is how recent an index.json modification must be for a
+// snapshot of it to be checked by content before use.
+const racyWindow = 2 * time.Second
+
+// usable reports whether s may answer for the index.json whose key is k.
+func (l *Layout) usable(s *snapshot, k key) bool {
+	if s == nil || s.Key != k {
+		return false
+	}
+	if !s.Racy {
+		return true
+	}
+	_, _, h, err := l.readIndex()
+	return err == nil && h == s.Hash
+}
+
+// stamp marks s racy when index.json (of key k, content digest h) changed
+// within racyWindow.
+func stamp(s *snapshot, k key, h digest.Digest) {
+	s.Hash = h
+	s.Racy = time.Since(time.Unix(0, k.MTime)) <= racyWindow
 }
 
 // tags maps each tag (org.opencontainers.image.ref.name) to its entry; a tag
@@ -179,41 +216,48 @@ func tags(name string, idx ocispec.Index) (map[string]ocispec.Descriptor, map[di
 // view returns the snapshot for the current index.json, without scanning
 // unless scan is true.
 func (l *Layout) view(scan bool) (*snapshot, error) {
+	s, _, err := l.viewScanned(scan)
+	return s, err
+}
+
+// viewScanned is view that also says whether it scanned the manifests now.
+func (l *Layout) viewScanned(scan bool) (*snapshot, bool, error) {
 	k, err := l.key()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	l.mu.Lock()
 	c := l.cache
 	l.mu.Unlock()
-	if c != nil && c.Key == k && (c.Scanned || !scan) {
-		return c, nil
+	if c != nil && (c.Scanned || !scan) && l.usable(c, k) {
+		return c, false, nil
 	}
 	// Another process may have saved a scan of this key since ours was kept.
-	if d := l.loadDisk(k); d != nil {
+	if d := l.loadDisk(k); d != nil && l.usable(d, k) {
 		l.setCache(d)
-		return d, nil
+		return d, false, nil
 	}
-	idx, k, err := l.index()
+	idx, k, h, err := l.readIndex()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	t, ds, err := tags(l.name, idx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s := &snapshot{Key: k, Tags: t, Digests: ds}
+	stamp(s, k, h)
 	if scan {
 		sc := &tree.Scanner{FS: l.fsys, Path: BlobPath, Follow: true}
 		found, _, err := sc.Scan(context.Background(), idx.Manifests, "")
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", l.name, err)
+			return nil, false, fmt.Errorf("%s: %w", l.name, err)
 		}
 		s.Referrers, s.Scanned = found, true
 		l.saveDisk(s)
 	}
 	l.setCache(s)
-	return s, nil
+	return s, scan, nil
 }
 
 func (l *Layout) setCache(s *snapshot) {
@@ -452,6 +496,7 @@ func (l *Layout) writeIndex(idx ocispec.Index, prev *snapshot, subject *ocispec.
 		return err
 	}
 	s := &snapshot{Key: k, Tags: t, Digests: ds}
+	stamp(s, k, digest.FromBytes(b))
 	if prev != nil && prev.Scanned {
 		s.Referrers = make(map[digest.Digest][]ocispec.Descriptor, len(prev.Referrers)+1)
 		for k, v := range prev.Referrers {
@@ -524,22 +569,13 @@ func (l *Layout) Referrers(ctx context.Context, subject digest.Digest, artifactT
 		}
 		return target.ReferrersResult{Manifests: found, Source: "scan"}, nil
 	}
-	k, err := l.key()
+	s, scanned, err := l.viewScanned(true)
 	if err != nil {
 		return target.ReferrersResult{}, err
 	}
 	source := "index"
-	l.mu.Lock()
-	c := l.cache
-	l.mu.Unlock()
-	if c == nil || c.Key != k || !c.Scanned {
-		if d := l.loadDisk(k); d == nil || !d.Scanned {
-			source = "scan"
-		}
-	}
-	s, err := l.view(true)
-	if err != nil {
-		return target.ReferrersResult{}, err
+	if scanned {
+		source = "scan"
 	}
 	return target.ReferrersResult{Manifests: append([]ocispec.Descriptor(nil), s.Referrers[subject]...), Source: source}, nil
 }
