@@ -30,8 +30,8 @@ func TestAttachRequestSequence(t *testing.T) {
 		blobThere = "HEAD /v2/repo/blobs/<digest> 200"
 		manifest  = "PUT /v2/repo/manifests/<digest> 201"
 		confirm   = "GET /v2/repo/referrers/<subject>?artifactType 200"
-		tagNone   = "HEAD /v2/repo/manifests/<tag> 404"
-		tagRead   = "HEAD /v2/repo/manifests/<tag> 200|GET /v2/repo/manifests/<tag> 200"
+		tagNone   = "GET /v2/repo/manifests/<tag> 404"
+		tagRead   = "GET /v2/repo/manifests/<tag> 200"
 		verify    = "HEAD /v2/repo/manifests/<tag> 200"
 	)
 	seq := func(parts ...string) []string { return strings.Split(strings.Join(parts, "|"), "|") }

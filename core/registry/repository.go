@@ -146,19 +146,10 @@ func (r *Repository) FetchManifest(ctx context.Context, desc ocispec.Descriptor)
 	return t.Data, nil
 }
 
-// FetchTagged implements target.Target: HEAD first (a HEAD does not count
-// against pull quotas and a 404 ends it), then GET.
+// FetchTagged implements target.Target with one GET: a HEAD first would add
+// a round trip whenever the tag exists (a missing tag is one 404 either way),
+// and what the GET reads is capped and verified.
 func (r *Repository) FetchTagged(ctx context.Context, tag string) (target.Tagged, error) {
-	rq := r.req(http.MethodHead, r.url("manifests/"+tag))
-	rq.header.Set("Accept", manifestAccept)
-	resp, err := r.client.do(ctx, rq)
-	if err != nil {
-		return target.Tagged{}, fmt.Errorf("read %s:%s: %w", r.Name(), tag, err)
-	}
-	if err := check(opManifestHead, resp, false); err != nil {
-		return target.Tagged{}, fmt.Errorf("read %s:%s: %w", r.Name(), tag, err)
-	}
-	resp.Body.Close()
 	return r.get(ctx, tag, "")
 }
 

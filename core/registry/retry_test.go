@@ -184,9 +184,9 @@ func TestRetryAfter(t *testing.T) {
 		wantTries  int32
 		wantWaits  []time.Duration // lower bounds of the recorded waits
 	}{
-		// HEAD refused, HEAD retried, GET.
-		{"seconds honoured", "2", 5 * time.Second, "", 3, []time.Duration{2 * time.Second}},
-		{"zero uses backoff", "0", 5 * time.Second, "", 3, []time.Duration{0}},
+		// GET refused, GET retried.
+		{"seconds honoured", "2", 5 * time.Second, "", 2, []time.Duration{2 * time.Second}},
+		{"zero uses backoff", "0", 5 * time.Second, "", 2, []time.Duration{0}},
 		{"beyond max wait", "120", 5 * time.Second, "asks to wait 2m0s", 1, nil},
 	}
 	for _, tt := range tests {
@@ -284,8 +284,8 @@ func TestRetryConnectionDropped(t *testing.T) {
 			if got.Descriptor.MediaType != ocispec.MediaTypeImageIndex {
 				t.Errorf("MediaType = %q", got.Descriptor.MediaType)
 			}
-			// HEAD dropped, HEAD retried, GET.
-			if got, want := reqs.Load(), int32(3); got != want {
+			// GET dropped, GET retried.
+			if got, want := reqs.Load(), int32(2); got != want {
 				t.Errorf("requests = %d, want %d", got, want)
 			}
 		})
