@@ -159,7 +159,7 @@ type snapshot struct {
 	Key       key                                    `json:"key"`
 	Tags      map[string]ocispec.Descriptor          `json:"tags"`
 	Referrers map[digest.Digest][]ocispec.Descriptor `json:"referrers"`
-	Digests   map[digest.Digest]ocispec.Descriptor   `json:"digests"`
+	Digests   map[digest.Digest]ocispec.Descriptor   `json:"-"` // in memory only: it grows with the manifests, and a blob read answers
 	Scanned   bool                                   `json:"-"`
 	// Hash is the digest of the index.json the snapshot was made from, kept
 	// when Racy: index.json was modified so shortly before (racyWindow) that
