@@ -3,7 +3,8 @@ package layout_test
 // Scale benchmarks of listing referrers in an OCI image layout: trees of 1k,
 // 10k and 100k manifests, 100 of them referrers of one subject (see
 // internal/cmd/gentree/treegen), each built once per size in a temporary
-// directory before its timers start. They run only with -bench:
+// directory before its timers start (index.json dated a minute back: see
+// benchLayoutAge). They run only with -bench:
 //
 //	go test -run='^$' -bench=. -benchmem ./core/layout/
 //	go test -run='^$' -bench='LayoutList/manifests=10k' ./core/layout/
@@ -20,6 +21,12 @@ package layout_test
 // scanner alone, opening blobs/sha256/<hex> through the tree's root) and
 // part=scan-subroot (the same through a root opened at blobs/sha256).
 //
+// And last, as each adds a manifest to the tree (an artifact on another image):
+//
+//	warm-after-attach      warm-disk after an attach that kept the cache fresh
+//	                       (`referrers attach`, then lists seconds later)
+//	warm-mem-after-attach  warm-mem of a Layout that attached, seconds later
+//
 // Besides ns/op they report what the tree's fs.FS gave: read-B/op (bytes
 // read), opens/op (files and directories opened) and stats/op. The disk
 // cache is read with package os, outside that FS: cache-B is the size of its
@@ -32,8 +39,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -150,6 +159,7 @@ func BenchmarkLayoutList(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Logf("generated %d manifests (%d files) in %s", gen.Manifests, gen.Files, gen.Elapsed)
+			benchLayoutAge(b, dir)
 			root, err := os.OpenRoot(dir)
 			if err != nil {
 				b.Fatal(err)
@@ -224,7 +234,80 @@ func BenchmarkLayoutList(b *testing.B) {
 				b.StopTimer()
 				cfs.report(b)
 			})
+
+			// Last, as it adds a manifest to the tree: `referrers attach` to
+			// another image (which keeps the cache fresh), then, more than
+			// racy-window seconds later, lists as in warm-disk.
+			b.Run("warm-after-attach", func(b *testing.B) {
+				cache := b.TempDir()
+				cfs := &benchLayoutFS{fsys: root.FS()}
+				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers) // primes the cache
+				w, err := layout.Open(dir, layout.WithCacheDir(cache))
+				if err != nil {
+					b.Fatal(err)
+				}
+				benchLayoutAttach(b, w)
+				w.Close()
+				time.Sleep(2500 * time.Millisecond) // index.json is no longer "just modified"
+				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers)
+				cfs.reset()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					benchLayoutList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers, referrers.ModeIndex)
+				}
+				b.StopTimer()
+				cfs.report(b)
+			})
+
+			// The same for one long-lived, writable Layout that attached.
+			b.Run("warm-mem-after-attach", func(b *testing.B) {
+				cfs := &benchLayoutFS{fsys: root.FS()}
+				l := layout.New(cfs, root, dir)
+				benchLayoutCheck(b, l, gen.Referrers) // scans, keeps the snapshot
+				benchLayoutAttach(b, l)
+				time.Sleep(2500 * time.Millisecond)
+				cfs.reset()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					benchLayoutList(b, l, gen.Referrers, referrers.ModeIndex)
+				}
+				b.StopTimer()
+				cfs.report(b)
+			})
 		})
+	}
+}
+
+// benchLayoutAge dates index.json a minute back, as in a layout not written
+// in the last seconds: a snapshot of an index.json modified within the racy
+// window is checked against its content on every use.
+func benchLayoutAge(b *testing.B, dir string) {
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(filepath.Join(dir, ocispec.ImageIndexFile), old, old); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchLayoutAttaches numbers the attaches, so that each is a new artifact
+// (the benchmark function runs again for each b.N).
+var benchLayoutAttaches atomic.Int64
+
+// benchLayoutAttach attaches a new artifact to image img-1 of l as
+// `referrers attach oci:DIR:img-1` does.
+func benchLayoutAttach(b *testing.B, l *layout.Layout) {
+	ctx := context.Background()
+	img, err := referrers.ResolveSubject(ctx, l, "img-1", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := referrers.Artifact{
+		ArtifactType: "application/vnd.example.after",
+		Annotations:  map[string]string{"org.example.bench.attach": strconv.FormatInt(benchLayoutAttaches.Add(1), 10)},
+	}
+	if _, err := referrers.New().Attach(ctx, l, img, a, referrers.AttachOptions{}); err != nil {
+		b.Fatal(err)
 	}
 }
 
