@@ -162,6 +162,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 	defer unlock()
 
 	var superseded []ocispec.Descriptor
+	var pending []ocispec.Descriptor // other writers' entries our push may have replaced
 	backoff := 10 * time.Millisecond
 	confirming := false // this read confirms an entry found in another writer's push
 	for attempt := 0; attempt < c.attempts; attempt++ {
@@ -178,7 +179,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		readDone := time.Now()
 		readDur := readDone.Sub(readAt)
-		if contains(fb.index, entry.Digest) && attempt > 0 {
+		if containsAll(fb.index, entry, pending) && attempt > 0 {
 			// Our entry is there, after a round that did not verify: another
 			// writer merged it. Where conditions are honoured that push is
 			// final. Otherwise it is as exposed to writers that read before
@@ -194,14 +195,18 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			continue
 		}
 		confirming = false
-		if !merge(&fb.index, entry) {
+		changed := merge(&fb.index, entry)
+		for _, p := range pending {
+			changed = merge(&fb.index, p) || changed
+		}
+		if !changed {
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
 		}
 		data, desc, err := encodeIndex(fb.index)
 		if err != nil {
 			return res, err
 		}
-		conditional, pushDur, err := c.pushIndex(ctx, t, fb, desc, data, readDone)
+		conditional, pushDur, seen, err := c.pushIndex(ctx, t, subject, fb, desc, data, readDone)
 		switch {
 		case errors.Is(err, errStale), errors.Is(err, target.ErrStale), errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
@@ -211,6 +216,14 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		if fb.exists && fb.desc.Digest != desc.Digest {
 			superseded = append(superseded, fb.desc)
+		}
+		if len(seen) > 0 {
+			// While our plain push was in flight the tag held entries our
+			// read had not: their writers may have verified them already,
+			// and our push replaced them. Merge them back.
+			c.logf("%s:%s: %d entries appeared while our push was in flight; merging them back (round %d)", t.Name(), res.tag, len(seen), attempt+1)
+			pending = mergeDescs(pending, seen)
+			continue
 		}
 		if !conditional {
 			// let every writer that read before our push finish its own
@@ -228,7 +241,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		if err != nil {
 			return res, fmt.Errorf("verify referrers tag %s: %w", res.tag, err)
 		}
-		if contains(check.index, entry.Digest) {
+		if containsAll(check.index, entry, pending) {
 			return c.finish(ctx, t, res, superseded, check, gc), nil
 		}
 		// overwritten by a writer that read before our push: merge again
@@ -266,16 +279,19 @@ const (
 // pushIndex pushes the merged index under the tag, conditionally where the
 // target honours conditions. It reports whether the push that landed was
 // conditional and how long it took. errStale means: read again.
-func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time) (bool, time.Duration, error) {
+func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.Digest, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time) (bool, time.Duration, []ocispec.Descriptor, error) {
 	name := t.Name()
 	if c.repo(name).cond == condUnknown {
 		if time.Since(readDone) > c.guard {
-			return false, 0, errStale // the probe may write: it must be fresh
+			return false, 0, nil, errStale // the probe may write: it must be fresh
 		}
 		at := time.Now()
 		// the probe is a plain push where conditions are ignored: no retry
-		// past the guard
-		_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: readDone.Add(c.guard)})
+		// past the guard, and watched like one
+		seen, err := c.pushWatched(ctx, t, subject, fb.index, func() error {
+			_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: readDone.Add(c.guard)})
+			return err
+		})
 		switch {
 		case errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s: conditional pushes are honoured", name)
@@ -287,9 +303,9 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 			// the condition was ignored and the probe was a plain push
 			c.logf("%s: conditional pushes are ignored; the probe was a plain push", name)
 			c.setRepo(name, func(r *repoState) { r.cond = condNone })
-			return false, time.Since(at), nil
+			return false, time.Since(at), seen, nil
 		default:
-			return false, 0, err
+			return false, 0, nil, err
 		}
 	}
 	opts := target.PushOptions{Tag: fb.tag}
@@ -304,20 +320,105 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, fb fallback, de
 	}
 	if !conditional {
 		if time.Since(readDone) > c.guard {
-			return false, 0, errStale
+			return false, 0, nil, errStale
 		}
 		// a retry after the guard would push a stale index over the
 		// entries of writers that read since
 		opts.NotAfter = readDone.Add(c.guard)
 	}
 	at := time.Now()
+	if !conditional {
+		seen, err := c.pushWatched(ctx, t, subject, fb.index, func() error {
+			_, err := t.PushManifest(ctx, desc, data, opts)
+			return err
+		})
+		return false, time.Since(at), seen, err
+	}
 	_, err := t.PushManifest(ctx, desc, data, opts)
-	if errors.Is(err, target.ErrConditionalUnsupported) && conditional {
+	if errors.Is(err, target.ErrConditionalUnsupported) {
 		// honoured If-Match, but not this header: plain from now on
 		c.setRepo(name, func(r *repoState) { r.cond = condNone })
-		return false, 0, errStale
+		return false, 0, nil, errStale
 	}
-	return conditional, time.Since(at), err
+	return true, time.Since(at), nil, err
+}
+
+// watchEvery is how often the tag is read while a plain push is in flight.
+// It must stay well below the settle floor: a push that lands within one
+// interval of another writer's is caught by that writer's verification.
+const watchEvery = 10 * time.Millisecond
+
+// pushWatched runs a plain push of ours (an index with ours' entries) and,
+// while it is in flight, reads the tag every watchEvery. It returns the
+// entries those reads found that ours lacks. Those were pushed by writers
+// that read after us; when our push lands it replaces them, possibly after
+// their writers verified them (a slow push outlasting their settling wait),
+// so the caller merges them back. Without conditional requests this closes
+// what timing alone leaves open: a push that takes longer than the others'
+// settle is watched the whole time it is in flight.
+func (c *Client) pushWatched(ctx context.Context, t target.Target, subject digest.Digest, ours ocispec.Index, push func() error) ([]ocispec.Descriptor, error) {
+	wctx, stop := context.WithCancel(ctx)
+	found := make(chan []ocispec.Descriptor, 1)
+	go func() {
+		have := make(map[digest.Digest]bool, len(ours.Manifests))
+		for _, d := range ours.Manifests {
+			have[d.Digest] = true
+		}
+		var extra []ocispec.Descriptor
+		tick := time.NewTicker(watchEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				found <- extra
+				return
+			case <-tick.C:
+			}
+			fb, err := readFallback(wctx, t, subject)
+			if err != nil {
+				continue
+			}
+			for _, d := range fb.index.Manifests {
+				if !have[d.Digest] {
+					have[d.Digest] = true
+					extra = append(extra, d)
+				}
+			}
+		}
+	}()
+	err := push()
+	stop()
+	return <-found, err
+}
+
+// containsAll reports whether idx lists entry and every one of more.
+func containsAll(idx ocispec.Index, entry ocispec.Descriptor, more []ocispec.Descriptor) bool {
+	if !contains(idx, entry.Digest) {
+		return false
+	}
+	for _, d := range more {
+		if !contains(idx, d.Digest) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeDescs adds the descriptors of b that a lacks.
+func mergeDescs(a, b []ocispec.Descriptor) []ocispec.Descriptor {
+	for _, d := range b {
+		found := false
+		for _, x := range a {
+			if x.Digest == d.Digest {
+				found = true
+				break
+			}
+		}
+		if !found {
+			a = append(a, d)
+		}
+	}
+	return a
 }
 
 // finish runs the optional GC of superseded indexes: each is deleted by digest
