@@ -392,19 +392,7 @@ func (l *Layout) PushManifest(ctx context.Context, desc ocispec.Descriptor, data
 	if err := l.writable(); err != nil {
 		return target.PushResult{}, err
 	}
-	if int64(len(data)) > target.MaxManifestBytes {
-		return target.PushResult{}, fmt.Errorf("manifest of %d bytes: %w", len(data), target.ErrTooLarge)
-	}
-	if err := desc.Digest.Validate(); err != nil {
-		return target.PushResult{}, err
-	}
-	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
-		return target.PushResult{}, fmt.Errorf("manifest bytes have digest %s, not %s: %w", got, desc.Digest, target.ErrDigestMismatch)
-	}
-	if opts.Tag != "" && !ref.ValidTag(opts.Tag) {
-		return target.PushResult{}, fmt.Errorf("tag %q: %w", opts.Tag, ref.ErrInvalid)
-	}
-	entry, subject, err := target.ParseReferrer(desc, data)
+	entry, subject, err := tree.CheckManifest(desc, data, opts.Tag)
 	if err != nil {
 		return target.PushResult{}, err
 	}

@@ -24,7 +24,9 @@ import (
 	"path"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
 )
 
@@ -226,4 +228,23 @@ func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err er
 		d.Close()
 	}
 	return nil
+}
+
+// CheckManifest checks a manifest push to a tree before anything is written:
+// the size cap, the digest against the bytes, the tag's grammar. It returns
+// the referrers index entry for the manifest and its subject (nil if none).
+func CheckManifest(desc ocispec.Descriptor, data []byte, tag string) (ocispec.Descriptor, *ocispec.Descriptor, error) {
+	if int64(len(data)) > target.MaxManifestBytes {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest of %d bytes: %w", len(data), target.ErrTooLarge)
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return ocispec.Descriptor{}, nil, err
+	}
+	if got := desc.Digest.Algorithm().FromBytes(data); got != desc.Digest {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("manifest bytes have digest %s, not %s: %w", got, desc.Digest, target.ErrDigestMismatch)
+	}
+	if tag != "" && !ref.ValidTag(tag) {
+		return ocispec.Descriptor{}, nil, fmt.Errorf("tag %q: %w", tag, ref.ErrInvalid)
+	}
+	return target.ParseReferrer(desc, data)
 }
