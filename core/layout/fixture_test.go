@@ -2,18 +2,14 @@ package layout
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -22,6 +18,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // Artifact types the tests attach.
@@ -186,79 +183,12 @@ func wantListed(t testing.TB, r referrers.ListResult, want ...digest.Digest) {
 	}
 }
 
-// hashTree fingerprints every entry under dir: files by content (files over
-// 64 MiB, the sparse giants of the hostile tests, by size, modification time
-// and inode, which any write changes), symlinks by target, directories by
-// presence. Two equal fingerprints mean nothing was written.
-func hashTree(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "symlink " + l
-		case d.IsDir():
-			out[rel] = "dir"
-		default:
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if fi.Size() > 64<<20 {
-				var ino uint64
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					ino = st.Ino
-				}
-				out[rel] = fmt.Sprintf("big %d %d %d", fi.Size(), fi.ModTime().UnixNano(), ino)
-				return nil
-			}
-			fh, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, fh); err != nil {
-				return err
-			}
-			out[rel] = hex.EncodeToString(h.Sum(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+// hashTree and sameTree: see package treetest.
+func hashTree(t testing.TB, dir string) map[string]string { return treetest.Hash(t, dir) }
 
-// sameTree fails with the differences when two fingerprints differ.
 func sameTree(t testing.TB, what string, before, after map[string]string) {
 	t.Helper()
-	var diff []string
-	for k, v := range before {
-		if w, ok := after[k]; !ok {
-			diff = append(diff, "removed "+k)
-		} else if w != v {
-			diff = append(diff, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			diff = append(diff, "added "+k)
-		}
-	}
-	if len(diff) > 0 {
-		sort.Strings(diff)
-		t.Fatalf("%s wrote to the tree: %s", what, strings.Join(diff, ", "))
-	}
+	treetest.Same(t, what, before, after)
 }
 
 // countingFS counts the files opened through it, to prove what a listing

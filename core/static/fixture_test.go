@@ -2,17 +2,11 @@ package static
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +16,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // Artifact types the tests attach.
@@ -237,80 +232,12 @@ func referrersOf(t testing.TB, tr *Tree, subject digest.Digest) target.Referrers
 	return r
 }
 
-// hashTree fingerprints every entry under dir (see the same function in
-// package layout): files by content, or by size, time and inode above
-// 64 MiB; symlinks by target; directories by presence.
-func hashTree(t testing.TB, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		switch {
-		case d.Type()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			out[rel] = "symlink " + l
-		case d.IsDir():
-			out[rel] = "dir"
-		default:
-			fi, err := d.Info()
-			if err != nil {
-				return err
-			}
-			if fi.Size() > 64<<20 {
-				var ino uint64
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					ino = st.Ino
-				}
-				out[rel] = fmt.Sprintf("big %d %d %d", fi.Size(), fi.ModTime().UnixNano(), ino)
-				return nil
-			}
-			fh, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, fh); err != nil {
-				return err
-			}
-			out[rel] = hex.EncodeToString(h.Sum(nil))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
+// hashTree, treeDiff and sameTree: see package treetest.
+func hashTree(t testing.TB, dir string) map[string]string { return treetest.Hash(t, dir) }
 
-// treeDiff lists what changed between two fingerprints.
-func treeDiff(before, after map[string]string) []string {
-	var diff []string
-	for k, v := range before {
-		if w, ok := after[k]; !ok {
-			diff = append(diff, "removed "+k)
-		} else if w != v {
-			diff = append(diff, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			diff = append(diff, "added "+k)
-		}
-	}
-	sort.Strings(diff)
-	return diff
-}
+func treeDiff(before, after map[string]string) []string { return treetest.Diff(before, after) }
 
 func sameTree(t testing.TB, what string, before, after map[string]string) {
 	t.Helper()
-	if d := treeDiff(before, after); len(d) > 0 {
-		t.Fatalf("%s wrote to the tree: %s", what, strings.Join(d, ", "))
-	}
+	treetest.Same(t, what, before, after)
 }
