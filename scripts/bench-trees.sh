@@ -52,6 +52,8 @@ started=$SECONDS
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git diff --quiet HEAD -- core cmd 2>/dev/null; then commit+=" with uncommitted changes to core/ or cmd/"; fi
+code_state() { { git rev-parse HEAD && git diff HEAD -- core cmd; } 2>/dev/null | sha256sum; }
+code_start=$(code_state)
 
 log() { printf '== %s\n' "$*" >&2; }
 die() {
@@ -83,6 +85,10 @@ bin=$results/bin
 log "building referrers and gentree"
 go build -trimpath -o "$bin/referrers" ./cmd/referrers
 go build -trimpath -o "$bin/gentree" ./internal/cmd/gentree
+if [[ $run_go == 1 ]]; then # now, so that the CLI and the Go benchmarks are of one version
+  go test -c -o "$bin/layout.test" ./core/layout/
+  go test -c -o "$bin/static.test" ./core/static/
+fi
 ours=$bin/referrers
 
 if [[ -n ${BENCH_TREES:-} ]]; then
@@ -219,7 +225,9 @@ done
 gobench=""
 if [[ $run_go == 1 ]]; then
   log "Go benchmarks (core/layout, core/static)"
-  go test -run='^$' -bench="$go_bench" -benchmem -timeout 60m ./core/layout/ ./core/static/ | tee "$results/go-bench.txt" >&2
+  for pkg in layout static; do
+    (cd "core/$pkg" && "$bin/$pkg.test" -test.run='^$' -test.bench="$go_bench" -test.benchmem -test.timeout 60m)
+  done | tee "$results/go-bench.txt" >&2
   # One row per tree and case, one column per size:
   # BenchmarkLayoutList/manifests=1k/cold-2  8  135757154 ns/op  1002 opens/op  1172238 read-B/op ...
   gobench=$(awk '
@@ -261,12 +269,18 @@ gbratio() { if [[ -n ${gb[$1]:-} && -n ${gb[$2]:-} ]]; then ratio "${gb[$1]}" "$
 cpu=$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
 ncpu=$(nproc)
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+code_note=""
+if [[ $(code_state) != "$code_start" ]]; then
+  code_note="(core/ or cmd/ changed while this ran, now $(git rev-parse --short HEAD); the figures are all of the version at the start, built then.)"
+  log "warning: core/ or cmd/ changed during the run"
+fi
 {
   echo "# Listing referrers in large on-disk trees: ours vs oras"
   echo
   echo "Results of one run of \`bash scripts/bench-trees.sh\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC, $(((SECONDS - started) / 60)) minutes):"
   echo "Commit $commit; $(go version | cut -d' ' -f3), $cpu ($ncpu CPUs), oras $("$oras" version | awk '/^Version/ { print $2 }'), hyperfine $(hyperfine --version | cut -d' ' -f2)."
   echo "Load average (1, 5, 15 min) at the start $load_start, at the end $load_end: the machine was shared."
+  [[ -z $code_note ]] || echo "$code_note"
   echo
   echo "Trees: N manifests, of which $k are referrers (artifact manifests with \`subject\`) of one image and"
   echo "the rest images (own config, three shared layers, about 750 bytes of manifest each), all listed"
