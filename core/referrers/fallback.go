@@ -343,13 +343,10 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 	return true, time.Since(at), nil, err
 }
 
-// watchEvery is how often the tag is read while a plain push is in flight.
-// It must stay well below the settle floor: a push that lands within one
-// interval of another writer's is caught by that writer's verification.
-const watchEvery = 10 * time.Millisecond
-
 // pushWatched runs a plain push of ours (an index with ours' entries) and,
-// while it is in flight, reads the tag every watchEvery. It returns the
+// while it is in flight, reads the tag every c.watchEvery (10 ms: well below
+// the settle floor, so that a push landing within one interval of another
+// writer's is caught by that writer's verification). It returns the
 // entries those reads found that ours lacks. Those were pushed by writers
 // that read after us; when our push lands it replaces them, possibly after
 // their writers verified them (a slow push outlasting their settling wait),
@@ -365,7 +362,7 @@ func (c *Client) pushWatched(ctx context.Context, t target.Target, subject diges
 			have[d.Digest] = true
 		}
 		var extra []ocispec.Descriptor
-		tick := time.NewTicker(watchEvery)
+		tick := time.NewTicker(c.watchEvery)
 		defer tick.Stop()
 		for {
 			select {

@@ -89,12 +89,15 @@ type Client struct {
 	guard time.Duration
 	// settleFloor is the shortest wait before verifying a plain push.
 	settleFloor time.Duration
-	attempts    int
-	maxNodes    int
-	parallel    int
-	sleep       func(context.Context, time.Duration) error
-	jitter      func(time.Duration) time.Duration
-	debug       io.Writer
+	// watchEvery is how often the tag is read while a plain push is in
+	// flight (see pushWatched).
+	watchEvery time.Duration
+	attempts   int
+	maxNodes   int
+	parallel   int
+	sleep      func(context.Context, time.Duration) error
+	jitter     func(time.Duration) time.Duration
+	debug      io.Writer
 }
 
 // Option configures a Client.
@@ -131,6 +134,7 @@ func New(opts ...Option) *Client {
 		locks:       map[string]*sync.Mutex{},
 		guard:       20 * time.Millisecond,
 		settleFloor: 50 * time.Millisecond,
+		watchEvery:  10 * time.Millisecond,
 		attempts:    24,
 		maxNodes:    10000,
 		parallel:    8,

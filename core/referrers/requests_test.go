@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oci-referrers/referrers/internal/fakeregistry"
 )
@@ -101,6 +102,9 @@ func TestAttachRequestSequence(t *testing.T) {
 			// parallel tests is (rightly) read again before a plain push,
 			// which adds requests this test is not about.
 			c := New()
+			// The reads that watch a slow push (pushWatched) depend on
+			// timing; this test pins the sequence of a fast one.
+			c.watchEvery = time.Hour
 			for i, want := range [][]string{tc.first, tc.second} {
 				w.fake.ResetRequests()
 				subject, err := ResolveSubject(ctxT(t), repo, "v1", "")
