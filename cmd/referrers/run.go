@@ -29,6 +29,7 @@ const usage = `referrers attaches OCI 1.1 artifacts to images and lists them.
 Usage:
   referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]
   referrers list SUBJECT [flags]
+  referrers check SUBJECT --require TYPE[,TYPE...]   (exit 0 met, 3 not met, 1 error)
   referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
   referrers version
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdList(ctx, e, args[1:])
 	case "index-for":
 		err = cmdIndexFor(ctx, e, args[1:])
+	case "check":
+		err = cmdCheck(ctx, e, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "referrers", version)
 		return exitOK
@@ -74,9 +77,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return exitUsage
 	}
 	var ue usageError
+	var nm notMet
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &nm):
+		fmt.Fprintf(stderr, "referrers %s: %v\n", args[0], err)
+		return exitNotMet
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
