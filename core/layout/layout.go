@@ -186,6 +186,21 @@ func (l *Layout) usable(s *snapshot, k key) bool {
 	return err == nil && h == s.Hash
 }
 
+// settled returns s, or, when s is racy but index.json (just checked by
+// content) is now older than racyWindow, a copy that is no longer racy, kept
+// in memory and on disk: later lists trust the key again instead of hashing
+// index.json every time.
+func (l *Layout) settled(s *snapshot, k key) *snapshot {
+	if !s.Racy || time.Since(time.Unix(0, k.MTime)) <= racyWindow {
+		return s
+	}
+	cp := *s
+	cp.Racy = false
+	l.setCache(&cp)
+	l.saveDisk(&cp)
+	return &cp
+}
+
 // stamp marks s racy when index.json (of key k, content digest h) changed
 // within racyWindow.
 func stamp(s *snapshot, k key, h digest.Digest) {
@@ -230,10 +245,11 @@ func (l *Layout) viewScanned(scan bool) (*snapshot, bool, error) {
 	c := l.cache
 	l.mu.Unlock()
 	if c != nil && (c.Scanned || !scan) && l.usable(c, k) {
-		return c, false, nil
+		return l.settled(c, k), false, nil
 	}
 	// Another process may have saved a scan of this key since ours was kept.
 	if d := l.loadDisk(k); d != nil && l.usable(d, k) {
+		d = l.settled(d, k)
 		l.setCache(d)
 		return d, false, nil
 	}
