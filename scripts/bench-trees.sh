@@ -23,14 +23,15 @@
 # stops the script.
 #
 # Knobs (environment): BENCH_SIZES ("1000 10000 100000"), BENCH_REFERRERS (100),
-# BENCH_RUNS (10), BENCH_WARMUP (2), BENCH_SLOW_RUNS (3: runs and warmup 1 at
+# BENCH_RUNS (10), BENCH_WARMUP (2), BENCH_ROUNDS (5: ours and oras alternate
+# in rounds, see group), BENCH_SLOW_RUNS (3: runs and warmup 1 at
 # sizes >= BENCH_SLOW_FROM, 100000), BENCH_ORAS_MAX (100000: the largest size
 # oras is timed at), BENCH_GO (1: also run the Go benchmarks; 0 skips them),
 # BENCH_GO_BENCH (the -bench pattern, "."),
 # BENCH_TREES (where the trees go), BENCH_DOC (docs/bench-trees.md). Installs
 # hyperfine and jq with apt-get when they are missing (needs root). Takes about
-# 10-15 minutes on two cores, most of it the 100k trees (generated twice: here
-# and by the Go benchmarks) and oras at 100k.
+# 15-20 minutes on two cores, most of it the 100k trees (generated twice: here
+# and by the Go benchmarks), oras at 100k and the 100k Go benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,6 +40,7 @@ sizes=${BENCH_SIZES:-1000 10000 100000}
 k=${BENCH_REFERRERS:-100}
 runs=${BENCH_RUNS:-10}
 warmup=${BENCH_WARMUP:-2}
+rounds=${BENCH_ROUNDS:-5}
 slow_runs=${BENCH_SLOW_RUNS:-3}
 slow_from=${BENCH_SLOW_FROM:-100000}
 oras_max=${BENCH_ORAS_MAX:-100000}
@@ -129,6 +131,39 @@ bench() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# group OUT RUNS WARMUP NAME COMMAND [NAME COMMAND...]: times the commands
+# (shell-quoted strings, run without a shell) in $rounds rounds, each running
+# every command RUNS/rounds times in turn, the order reversed every other
+# round, so that a change in the machine's load falls on all of them alike;
+# warmup runs in the first round only. Prints per command "name mean sd min
+# max runs cpu" in ms (cpu: mean user + system time per run); the hyperfine
+# exports are $results/OUT.round<k>.json.
+group() {
+  local out=$1 n=$2 w=$3 k per nr
+  shift 3
+  local fwd=() rev=()
+  while (($#)); do
+    fwd+=(-n "$1" "$2")
+    rev=(-n "$1" "$2" "${rev[@]}")
+    shift 2
+  done
+  nr=$((n < rounds ? n : rounds))
+  per=$(((n + nr - 1) / nr))
+  for ((k = 1; k <= nr; k++)); do
+    local order=("${fwd[@]}")
+    ((k % 2 == 0)) && order=("${rev[@]}")
+    hyperfine -N --style basic --runs "$per" --warmup "$( ((k == 1)) && echo "$w" || echo 0)" \
+      --export-json "$results/$out.round$k.json" "${order[@]}" >&2
+  done
+  jq -rs '[.[].results[]] | group_by(.command)[] |
+    ([.[].times[]] | map(. * 1000)) as $t | ($t | add / length) as $m |
+    [.[0].command, $m,
+     (if ($t | length) > 1 then ($t | map((. - $m) * (. - $m)) | add / (length - 1) | sqrt) else 0 end),
+     ($t | min), ($t | max), ($t | length),
+     ([.[] | (.user + .system) * (.times | length)] | add) * 1000 / ($t | length)] | @tsv' \
+    "$results/$out".round*.json
+}
+
 cell() { printf '%.1f ± %.1f (min %.1f)' "$1" "$2" "$3"; } # mean sd min
 ratios() { printf '**%s** (min %s)' "$(ratio "$1" "$2")" "$(ratio "$3" "$4")"; }
 
@@ -177,13 +212,20 @@ for n in $sizes; do
   mode scan "$ours" list "static:$st:$repo:subject"
 
   log "$name: timing (runs $r, warmup $w)"
-  out=$(bench "$name-ours-cold" "$r" "$w" env REFERRERS_CACHE_DIR=off "$ours" list "oci:$lay:subject" --format json)
-  read -r c_mean c_sd c_min _ c_runs c_cpu <<<"$out"
-  out=$(bench "$name-ours-warm" "$r" "$w" env REFERRERS_CACHE_DIR="$cache" "$ours" list "oci:$lay:subject" --format json)
-  read -r h_mean h_sd h_min _ h_runs h_cpu <<<"$out"
+  cmds=(cold "env REFERRERS_CACHE_DIR=off $(printf '%q' "$ours") list $(printf '%q' "oci:$lay:subject") --format json"
+    warm "env REFERRERS_CACHE_DIR=$(printf '%q' "$cache") $(printf '%q' "$ours") list $(printf '%q' "oci:$lay:subject") --format json")
   if ((n <= oras_max)); then
-    out=$(bench "$name-oras" "$r" "$w" "$oras" discover --oci-layout "$lay:subject" --format json --depth 1)
-    read -r o_mean o_sd o_min _ o_runs o_cpu <<<"$out"
+    cmds+=(oras "$(printf '%q' "$oras") discover --oci-layout $(printf '%q' "$lay:subject") --format json --depth 1")
+  fi
+  group "$name-layout" "$r" "$w" "${cmds[@]}" >"$results/$name-layout.tsv"
+  while IFS=$'\t' read -r cmd mean sd mn _ runs_ cpu; do
+    case $cmd in
+      cold) c_mean=$mean c_sd=$sd c_min=$mn c_runs=$runs_ c_cpu=$cpu ;;
+      warm) h_mean=$mean h_sd=$sd h_min=$mn h_runs=$runs_ h_cpu=$cpu ;;
+      oras) o_mean=$mean o_sd=$sd o_min=$mn o_runs=$runs_ o_cpu=$cpu ;;
+    esac
+  done <"$results/$name-layout.tsv"
+  if ((n <= oras_max)); then
     ratio_cold[$n]="$(ratio "$c_mean" "$o_mean") (mins: $(ratio "$c_min" "$o_min"))"
     ratio_warm[$n]="$(ratio "$h_mean" "$o_mean") (mins: $(ratio "$h_min" "$o_min"))"
     row_cpu[$n]="| $name | $(printf '%.0f' "$c_cpu") | $(printf '%.0f' "$h_cpu") | $(printf '%.0f' "$o_cpu") | $(ratio "$c_cpu" "$o_cpu") | $(ratio "$h_cpu" "$o_cpu") |"
@@ -292,8 +334,10 @@ fi
   echo "for the cold cases and \`index\` for the warm ones."
   echo
   echo "Wall time of whole processes (start, read, print \`--format json\`) in ms: mean ± σ of hyperfine"
-  echo "runs, and the fastest run (min), the figure least disturbed by the other load. Page cache warm"
-  echo "(hyperfine's warmup runs read the tree first): \"cold\" means no index and no cache."
+  echo "runs, and the fastest run (min), the figure least disturbed by the other load. For the layout,"
+  echo "our cold and warm lists and oras alternate in $rounds rounds (order reversed every other round),"
+  echo "so that a change of the machine's load falls on all three alike. Page cache warm (hyperfine's"
+  echo "warmup runs read the tree first): \"cold\" means no index and no cache."
   echo
   echo "## OCI image layout: \`referrers list oci:DIR:subject\` vs \`oras discover --oci-layout DIR:subject\`"
   echo
