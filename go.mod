@@ -5,4 +5,5 @@ go 1.25
 require (
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
+	github.com/sethvargo/go-githubactions v1.4.0
 )

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// inputNames are the action's inputs, as declared in action.yml.
+var inputNames = []string{
+	"command", "subject", "subject-digest", "files", "artifact-type", "annotations",
+	"annotation-file", "platform", "referrers-mode", "created", "require",
+	"require-annotations", "min", "username", "password", "github-token",
+	"plain-http", "summary", "fail-on-missing",
+}
+
+// inputs are the step's inputs, read from INPUT_* variables.
+type inputs struct {
+	command        string
+	subject        string
+	subjectDigest  string
+	files          []string
+	artifactTypes  []string // attach: exactly one; list: filters
+	annotations    []string
+	annotationFile string
+	platform       string
+	mode           string
+	created        string
+	require        []string
+	requireAnn     []string
+	min            int
+	username       string
+	password       string
+	githubToken    string
+	plainHTTP      bool
+	summary        bool
+	failOnMissing  bool
+}
+
+// inputError is a problem with the step's inputs: the workflow must change.
+type inputError struct{ error }
+
+func (e inputError) Unwrap() error { return e.error }
+
+func inputErrorf(format string, a ...any) error { return inputError{fmt.Errorf(format, a...)} }
+
+// input returns the value of input name. The composite action.yml maps each
+// input to INPUT_<NAME> with '-' as '_' (a shell cannot export a name with
+// '-'); the hyphenated form GitHub uses for JavaScript and Docker actions is
+// read as well. Values are trimmed of surrounding white space, as
+// @actions/core's getInput does.
+func input(getenv func(string) string, name string) string {
+	upper := strings.ToUpper(strings.ReplaceAll(name, " ", "_"))
+	v := getenv("INPUT_" + strings.ReplaceAll(upper, "-", "_"))
+	if v == "" && strings.Contains(upper, "-") {
+		v = getenv("INPUT_" + upper)
+	}
+	return strings.TrimSpace(v)
+}
+
+// boolInput parses a boolean input as @actions/core's getBooleanInput does
+// (the YAML 1.2 core schema): true, True, TRUE, false, False or FALSE; empty
+// is def; anything else is an error.
+func boolInput(getenv func(string) string, name string, def bool) (bool, error) {
+	switch v := input(getenv, name); v {
+	case "":
+		return def, nil
+	case "true", "True", "TRUE":
+		return true, nil
+	case "false", "False", "FALSE":
+		return false, nil
+	default:
+		return false, inputErrorf("input %s: %q is not a boolean (want true or false)", name, v)
+	}
+}
+
+// lines splits a multiline input into its non-empty, trimmed lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// list splits an input on newlines and commas.
+func list(s string) []string {
+	var out []string
+	for _, l := range lines(s) {
+		for _, f := range strings.Split(l, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+// readInputs reads and checks the inputs that do not need the network or
+// files; which ones a command uses is checked here too, so that an input
+// meant for another command is an error instead of being ignored.
+func readInputs(getenv func(string) string) (inputs, error) {
+	in := inputs{
+		command:        input(getenv, "command"),
+		subject:        input(getenv, "subject"),
+		subjectDigest:  input(getenv, "subject-digest"),
+		files:          lines(input(getenv, "files")),
+		artifactTypes:  list(input(getenv, "artifact-type")),
+		annotations:    lines(input(getenv, "annotations")),
+		annotationFile: input(getenv, "annotation-file"),
+		platform:       input(getenv, "platform"),
+		mode:           input(getenv, "referrers-mode"),
+		created:        input(getenv, "created"),
+		require:        list(input(getenv, "require")),
+		requireAnn:     lines(input(getenv, "require-annotations")),
+		username:       input(getenv, "username"),
+		password:       input(getenv, "password"),
+		githubToken:    input(getenv, "github-token"),
+	}
+	var err error
+	if in.plainHTTP, err = boolInput(getenv, "plain-http", false); err != nil {
+		return in, err
+	}
+	if in.summary, err = boolInput(getenv, "summary", true); err != nil {
+		return in, err
+	}
+	if in.failOnMissing, err = boolInput(getenv, "fail-on-missing", true); err != nil {
+		return in, err
+	}
+	in.min = 1
+	if s := input(getenv, "min"); s != "" {
+		if in.min, err = strconv.Atoi(s); err != nil || in.min < 1 {
+			return in, inputErrorf("input min: %q is not a whole number of at least 1", s)
+		}
+	}
+	if in.command == "" {
+		in.command = "attach"
+	}
+	if in.mode == "" {
+		in.mode = "auto"
+	}
+	if in.subject == "" {
+		return in, inputErrorf("input subject is required (an image reference with a tag or digest, or its name with subject-digest)")
+	}
+	if (in.username == "") != (in.password == "") {
+		return in, inputErrorf("inputs username and password go together: give both or neither")
+	}
+	// Inputs that only one command reads.
+	only := map[string][]struct {
+		name string
+		set  bool
+	}{
+		"attach": {{"files", len(in.files) > 0}, {"annotations", len(in.annotations) > 0},
+			{"annotation-file", in.annotationFile != ""}, {"created", in.created != ""}},
+		"check": {{"require", len(in.require) > 0}, {"require-annotations", len(in.requireAnn) > 0},
+			{"min", input(getenv, "min") != ""}},
+	}
+	switch in.command {
+	case "attach":
+		if len(in.artifactTypes) > 1 {
+			return in, inputErrorf("input artifact-type: attach takes one type, got %d", len(in.artifactTypes))
+		}
+	case "list":
+	case "check":
+		if len(in.require) == 0 {
+			return in, inputErrorf("input require is required for command check (the artifact types that must be attached)")
+		}
+		if len(in.artifactTypes) > 0 {
+			return in, inputErrorf("input artifact-type is not used by command check; give the types in require")
+		}
+	default:
+		return in, inputErrorf("input command: %q is not attach, list or check", in.command)
+	}
+	for cmd, names := range only {
+		if cmd == in.command {
+			continue
+		}
+		for _, n := range names {
+			if n.set {
+				return in, inputErrorf("input %s is only used by command %s, not %s", n.name, cmd, in.command)
+			}
+		}
+	}
+	return in, nil
+}
