@@ -110,4 +110,3 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	}
 	return nil
 }
-
