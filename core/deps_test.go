@@ -51,3 +51,43 @@ func TestDependencies(t *testing.T) {
 		t.Fatalf("go list saw %d core packages, want at least 4", seen)
 	}
 }
+
+// TestFrontEndDependencies keeps each front end's one extra dependency in
+// that front end: go-githubactions only in cmd/action (the Action), wazero
+// only in wasm/host, so the CLI and the library do not link them.
+func TestFrontEndDependencies(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/oci-referrers/referrers/"
+	only := map[string]string{
+		"github.com/sethvargo/go-githubactions": mod + "cmd/action",
+		"github.com/tetratelabs/wazero":         mod + "wasm/host",
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := map[string]bool{}
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range p.Imports {
+			for dep, pkg := range only {
+				if imp == dep || strings.HasPrefix(imp, dep+"/") {
+					seen[dep] = true
+					if p.ImportPath != pkg && !strings.HasPrefix(p.ImportPath, pkg+"/") {
+						t.Errorf("%s imports %s; only %s may", p.ImportPath, imp, pkg)
+					}
+				}
+			}
+		}
+	}
+	if !seen["github.com/sethvargo/go-githubactions"] {
+		t.Error("no package imports go-githubactions: the check looks at the wrong packages")
+	}
+}
