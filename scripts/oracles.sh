@@ -7,13 +7,18 @@
 #   distribution v3.1.2  registry without it (fallback tag schema)
 #   oras v1.3.6          client oracle
 #   regctl v0.11.7       client oracle
+#   actionlint v1.7.12   GitHub workflow linter (internal/workflows)
+#   yamlcheck            our YAML shape checks for action.yml, the workflows
+#                        and the GitLab template (internal/oracles/cmd/yamlcheck)
 #
-# The four builds run side by side; a cold run (empty module and build caches)
+# The builds run side by side; a cold run (empty module and build caches)
 # takes about five minutes on two cores (distribution is the longest).
 #
 # olareg cannot be installed with `go install ...@v0.2.2` (the module proxy
 # refuses to list its versions), so it is built from the tools module in
-# internal/oracles, whose go.mod and go.sum pin it.
+# internal/oracles, whose go.mod and go.sum pin it. yamlcheck is built from
+# the same module; its "version" is a checksum of its source and of that
+# module's go.mod and go.sum, so an edit rebuilds it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,12 +33,26 @@ oracles=(
   "registry     v3.1.2   install:github.com/distribution/distribution/v3/cmd/registry"
   "oras         v1.3.6   install:oras.land/oras/cmd/oras"
   "regctl       v0.11.7  install:github.com/regclient/regclient/cmd/regctl"
+  "actionlint   v1.7.12  install:github.com/rhysd/actionlint/cmd/actionlint"
+  "yamlcheck    source   tool:./cmd/yamlcheck"
 )
+
+# source_version prints a checksum of the tools module's go.mod, go.sum and
+# the Go files of the package directory $1 (relative to internal/oracles).
+source_version() {
+  local sum
+  sum=$(cd "$root/internal/oracles" && cat go.mod go.sum "$1"/*.go | cksum)
+  echo "src-${sum%% *}"
+}
 
 build() {
   local name=$1 version=$2 how=$3
   local stamp="$bin/.$name.version"
-  local want="$version $(go env GOVERSION)"
+  if [[ $version == source ]]; then
+    version=$(source_version "${how#tool:}")
+  fi
+  local want
+  want="$version $(go env GOVERSION)"
   if [[ -x $bin/$name && -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
     echo "   $name $version: present"
     return 0

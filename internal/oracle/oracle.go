@@ -35,6 +35,11 @@ const (
 	Distribution = "registry"
 	Oras         = "oras"
 	Regctl       = "regctl"
+	// Actionlint is rhysd/actionlint, the GitHub workflow linter.
+	Actionlint = "actionlint"
+	// YAMLCheck is internal/oracles/cmd/yamlcheck, the shape checks for the
+	// action metadata, the workflows and the GitLab template.
+	YAMLCheck = "yamlcheck"
 )
 
 // Root returns the main module's root directory, found by walking up from

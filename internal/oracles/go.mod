@@ -6,8 +6,9 @@ go 1.25.0
 
 tool github.com/olareg/olareg/cmd/olareg
 
+require github.com/goccy/go-yaml v1.19.2
+
 require (
-	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/olareg/olareg v0.2.2 // indirect
 	github.com/spf13/cobra v1.10.2 // indirect

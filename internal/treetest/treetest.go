@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -43,11 +42,7 @@ func Hash(t testing.TB, dir string) map[string]string {
 				return err
 			}
 			if fi.Size() > 64<<20 {
-				var ino uint64
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					ino = st.Ino
-				}
-				out[rel] = fmt.Sprintf("big %d %d %d", fi.Size(), fi.ModTime().UnixNano(), ino)
+				out[rel] = fmt.Sprintf("big %d %d %d", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 				return nil
 			}
 			fh, err := os.Open(p)
