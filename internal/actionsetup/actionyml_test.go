@@ -219,7 +219,7 @@ func TestActionYAML(t *testing.T) {
 			t.Errorf("inputs.subject.required = %q, want true", value["inputs.subject.required"])
 		}
 		defaults := map[string]string{
-			"command": "attach", "referrers-mode": "auto", "created": "", "min": "1",
+			"command": "attach", "referrers-mode": "auto", "created": "", "min": "",
 			"github-token": "${{ github.token }}", "plain-http": "false", "summary": "true",
 			"fail-on-missing": "true",
 		}
