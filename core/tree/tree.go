@@ -14,14 +14,14 @@
 package tree
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path"
+	"strconv"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -198,9 +198,8 @@ func writeAtomic(root *os.Root, name string, fill func(io.Writer) error) (err er
 			return wrapWrite("create", dir, err)
 		}
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := path.Join(dir, ".tmp-"+path.Base(name)+"-"+hex.EncodeToString(rnd[:]))
+	// A unique name, not a secret: O_EXCL refuses a collision.
+	tmp := path.Join(dir, ".tmp-"+path.Base(name)+"-"+strconv.FormatUint(rand.Uint64(), 16))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return wrapWrite("create", tmp, err)
