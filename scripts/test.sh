@@ -17,6 +17,9 @@ if [[ -n $unformatted ]]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+echo "== WASI module (reproducible, within its size budget)"
+bash scripts/wasm.sh --check
+
 echo "== go vet"
 go vet ./...
 
