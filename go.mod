@@ -1,9 +1,12 @@
 module github.com/oci-referrers/referrers
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/sethvargo/go-githubactions v1.4.0
+	github.com/tetratelabs/wazero v1.12.0
 )
+
+require golang.org/x/sys v0.44.0 // indirect

@@ -52,6 +52,9 @@ type Layout struct {
 	root      *os.Root // nil: read-only
 	scanBlobs bool
 	cacheDir  string
+	// stable trusts a racy snapshot while index.json keeps its key (see
+	// WithStableIndex).
+	stable bool
 
 	mu    sync.Mutex
 	cache *snapshot // the last scan, valid while index.json keeps its key
@@ -68,6 +71,16 @@ func WithScanBlobs(on bool) Option { return func(l *Layout) { l.scanBlobs = on }
 // WithCacheDir keeps scan results in dir across processes (one small JSON file
 // per layout). Empty: in memory only.
 func WithCacheDir(dir string) Option { return func(l *Layout) { l.cacheDir = dir } }
+
+// WithStableIndex is for a Layout that answers one question and is closed:
+// a snapshot of an index.json modified within the last two seconds ("racy",
+// see snapshot) is normally checked by content before every use, because a
+// same-size rewrite in the file system's timestamp granularity would keep
+// its key; with this option it is checked by key only, so one question
+// sees one index.json. package request uses it: in the WASI sandbox the
+// clock is fixed in the past, so every snapshot would stay racy and
+// index.json would be read and decoded again at every step of a listing.
+func WithStableIndex(on bool) Option { return func(l *Layout) { l.stable = on } }
 
 // Open opens the layout in dir for reading and writing, through os.OpenRoot.
 // The caller closes it.
@@ -179,7 +192,7 @@ func (l *Layout) usable(s *snapshot, k key) bool {
 	if s == nil || s.Key != k {
 		return false
 	}
-	if !s.Racy {
+	if !s.Racy || l.stable {
 		return true
 	}
 	_, _, h, err := l.readIndex()

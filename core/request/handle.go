@@ -68,7 +68,9 @@ func Handle(ctx context.Context, req Request) (Response, error) {
 func open(s Source) (target.Target, func() error, error) {
 	switch {
 	case s.Layout != "":
-		l, err := layout.Open(s.Layout)
+		// One request, one view of index.json (and no clock to judge its
+		// age by inside the sandbox).
+		l, err := layout.Open(s.Layout, layout.WithStableIndex(true))
 		if err != nil {
 			return nil, nil, err
 		}

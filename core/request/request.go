@@ -28,6 +28,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/policy"
+	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 )
 
@@ -177,13 +178,13 @@ func (r Request) Validate() error {
 	}
 	s := r.Source
 	n := 0
-	for _, set := range []bool{s.Layout != "", s.Static != "", s.Documents != nil} {
+	for _, set := range []bool{s.Layout != "", s.Static != "", len(s.Documents) > 0} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return bad("source: give exactly one of layout, static (with name) or documents")
+		return bad("source: give exactly one of layout, static (with name) or documents (at least one)")
 	}
 	if (s.Static != "") != (s.Name != "") {
 		return bad("source: static and name go together")
@@ -205,9 +206,12 @@ func (r Request) Validate() error {
 	if r.Subject == "" {
 		return bad("subject is required (a digest, or for a tree a tag)")
 	}
-	if s.Documents != nil || r.Kind == KindIndexFor {
-		if _, err := digest.Parse(r.Subject); err != nil {
+	if _, err := digest.Parse(r.Subject); err != nil {
+		if len(s.Documents) > 0 || r.Kind == KindIndexFor {
 			return bad("subject %q: want a digest here: %v", r.Subject, err)
+		}
+		if !ref.ValidTag(r.Subject) {
+			return bad("subject %q is neither a digest nor a tag", r.Subject)
 		}
 	}
 	if r.Platform != "" {

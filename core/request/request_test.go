@@ -35,7 +35,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"static without name", `{"apiVersion":"referrers/v1","kind":"List","source":{"static":"/t"},"subject":"v1"}`, "go together"},
 		{"no subject", `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/t"}}`, "subject is required"},
 		{"IndexFor by tag", `{"apiVersion":"referrers/v1","kind":"IndexFor","source":{"layout":"/t"},"subject":"v1"}`, "want a digest"},
-		{"documents by tag", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[]},"subject":"v1"}`, "want a digest"},
+		{"documents by tag", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","data":"e30="}]},"subject":"v1"}`, "want a digest"},
+		{"empty documents", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[]},"subject":"` + sub + `"}`, "exactly one of"},
+		{"bad tag", `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/t"},"subject":"v1\u00ff"}`, "neither a digest nor a tag"},
 		{"document digest mismatch", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + sub + `","data":"e30="}]},"subject":"` + sub + `"}`, "does not match"},
 		{"document bad base64", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[{"mediaType":"a/b","digest":"` + sub + `","data":"!!"}]},"subject":"` + sub + `"}`, "illegal base64"},
 		{"depth too deep", strings.Replace(ok, `"subject"`, `"depth":65,"subject"`, 1), "depth 65"},
@@ -135,7 +137,7 @@ func TestHandleSourceErrors(t *testing.T) {
 		{"no such layout", Request{Kind: KindList, Source: Source{Layout: filepath.Join(t.TempDir(), "nope")}, Subject: "v1"}, "no such file"},
 		{"no such tag", Request{Kind: KindList, Source: Source{Layout: filepath.Join(trees, "layout")}, Subject: "v9"}, "v9"},
 		{"no such repository", Request{Kind: KindList, Source: Source{Static: filepath.Join(trees, "static"), Name: "other"}, Subject: "v1"}, "other"},
-		{"subject not among the documents", Request{Kind: KindList, Source: Source{Documents: []Document{}}, Subject: "sha256:" + strings.Repeat("a", 64)}, "not among the documents"},
+		{"subject not among the documents", Request{Kind: KindList, Source: Source{Documents: []Document{{MediaType: "a/b", Digest: digest.FromString("{}"), Data: []byte("{}")}}}, Subject: "sha256:" + strings.Repeat("a", 64)}, "not among the documents"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

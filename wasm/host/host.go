@@ -1,0 +1,342 @@
+// Package host runs the referrers WASI module (./wasm, embedded here as
+// referrers.wasm) inside wazero: one JSON request (package request) in, one
+// JSON response out, each call in a fresh sandbox. It is the reference host;
+// any WASI runtime can run the module the same way.
+//
+// # Protocol and exit codes
+//
+// The module reads one request on stdin and writes one response line on
+// stdout; diagnostics go to stderr. Its exit code says how the call ended:
+//
+//   - 0: handled; stdout holds the response.
+//   - 2: malformed request; stdout holds an Error response
+//     (ErrMalformedRequest).
+//   - 3: source unreadable; stdout holds an Error response
+//     (ErrSourceUnreadable).
+//   - anything else: an internal error (ErrInternal).
+//
+// A Go runtime crash (a panic, running out of memory) also exits with 2, but
+// without an Error response on stdout: Run reports it as ErrInternal, or as
+// ErrMemoryLimit when the Go runtime said "fatal error: out of memory". Run
+// returns the module's stdout in every case and, for a non-zero exit, an
+// *ExitError with the code, stderr and the Error response.
+//
+// # Sandbox
+//
+// What a call can reach, and what bounds it:
+//
+//   - Files: only the tree given to Run, read-only, at Mount ("/tree"). The
+//     host opens it with os.OpenRoot and mounts the root's fs.FS
+//     (wazero FSConfig.WithFSMount), so neither ".." nor a symlink inside the
+//     tree reaches a file outside it, and an fs.FS has no write methods.
+//     wazero's WithDirMount and WithReadOnlyDirMount are not used: they
+//     follow symlinks out of the directory. Without a tree there is no file
+//     system at all.
+//   - Network: none. WASI preview1 cannot create sockets, and the host
+//     passes no listeners.
+//   - Clock and randomness: wazero's defaults, a fake clock and a
+//     deterministic random source (wazero RATIONALE.md, "Why default to
+//     fake time?"); no environment variables; the arguments are just
+//     "referrers.wasm". The same request gives the same bytes.
+//   - Time: each call is bounded by WithTimeout and the caller's context;
+//     the runtime is built with WithCloseOnContextDone(true), so even a
+//     guest loop without calls is stopped (ErrTimeout).
+//   - Memory: the module's linear memory is bounded by WithMemoryLimit
+//     (WithMemoryLimitPages); memory.grow past it fails inside the guest.
+//   - Output: stdout is bounded by WithMaxOutput (the call is stopped when
+//     it overflows, ErrOutputTooLarge), stderr to MaxStderr (the rest is
+//     dropped).
+//   - State: each call instantiates the compiled module anew, anonymously
+//     (ModuleConfig.WithName("")), so calls share nothing and a Host is safe
+//     for concurrent use.
+//
+// # Cost
+//
+// New compiles the module once: 1 to 2 seconds with wazero's compiler on
+// amd64 or arm64, under 200 ms from WithCompilationCache. Each call then
+// instantiates and runs it: about 20 ms for a small request. Guest code runs
+// several times slower than the same Go code natively, and
+// WithCloseOnContextDone, without which a timeout could not stop a guest
+// loop, costs about a factor of three of that on a Go module: its code
+// checks in with the host at every function entry and loop. A layout of 10k
+// manifests takes seconds in the sandbox. docs/bench-wasm.md has the figures.
+package host
+
+import (
+	"bytes"
+	"context"
+	_ "embed" // referrers.wasm
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/oci-referrers/referrers/core/request"
+)
+
+// referrersWasm is the module scripts/wasm.sh builds from ./wasm.
+//
+//go:embed referrers.wasm
+var referrersWasm []byte
+
+// Mount is where Run mounts the tree in the guest: requests for a mounted
+// tree name it as their layout or static root.
+const Mount = "/tree"
+
+// exitClosed is the exit code Close gives calls still running.
+const exitClosed = sys.ExitCodeContextCanceled
+
+// Host runs the module. It is safe for concurrent use.
+type Host struct {
+	cfg      config
+	rt       wazero.Runtime
+	cache    wazero.CompilationCache // nil without WithCompilationCache
+	compiled wazero.CompiledModule
+	closed   atomic.Bool
+}
+
+// New creates a wazero runtime (the compiler where wazero supports it, else
+// the interpreter: wazero.NewRuntimeConfig), instantiates WASI preview1 in it
+// and compiles the module once. The caller closes the Host.
+func New(ctx context.Context, opts ...Option) (*Host, error) {
+	cfg := config{
+		memoryLimit: DefaultMemoryLimit,
+		timeout:     DefaultTimeout,
+		module:      referrersWasm,
+		maxOutput:   DefaultMaxOutput,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := &Host{cfg: cfg}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(cfg.pages())
+	if cfg.cacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("wasm host: compilation cache %s: %w", cfg.cacheDir, err)
+		}
+		h.cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
+		_ = h.Close(ctx)
+		return nil, fmt.Errorf("wasm host: instantiate WASI: %w", err)
+	}
+	compiled, err := h.rt.CompileModule(ctx, cfg.module)
+	if err != nil {
+		_ = h.Close(ctx)
+		return nil, fmt.Errorf("wasm host: compile the module: %w", err)
+	}
+	h.compiled = compiled
+	return h, nil
+}
+
+// Run runs the module once with req on stdin and returns its stdout. When
+// tree is not empty, the directory tree is mounted read-only at Mount for
+// the call (see the package doc). A non-zero exit returns stdout and an
+// *ExitError; a trap returns an error wrapping ErrInternal; a tree that
+// cannot be opened, one wrapping ErrSourceUnreadable; a call on a closed Host
+// (or one Close stopped), one wrapping fs.ErrClosed.
+func (h *Host) Run(ctx context.Context, tree string, req []byte) ([]byte, error) {
+	if h.closed.Load() {
+		return nil, fmt.Errorf("wasm host: %w", fs.ErrClosed)
+	}
+	stdout := &capped{limit: h.cfg.maxOutput}
+	stderr := &headTail{half: MaxStderr / 2}
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs("referrers.wasm").
+		WithStdin(bytes.NewReader(req)).
+		WithStdout(stdout).
+		WithStderr(stderr)
+	if tree != "" {
+		root, err := os.OpenRoot(tree)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mount %s: %w", ErrSourceUnreadable, tree, err)
+		}
+		defer root.Close()
+		mc = mc.WithFSConfig(wazero.NewFSConfig().WithFSMount(root.FS(), Mount))
+	}
+
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	stdout.full = func() { stop(ErrOutputTooLarge) }
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
+	defer cancel()
+
+	mod, err := h.rt.InstantiateModule(ctx, h.compiled, mc)
+	if mod != nil { // a _start that returns leaves the module open
+		_ = mod.Close(context.WithoutCancel(ctx))
+	}
+	out := stdout.buf.Bytes()
+	if stdout.over {
+		return out, &ExitError{Code: exitCode(err), Stderr: stderr.String(), class: ErrOutputTooLarge}
+	}
+	if err == nil {
+		return out, nil
+	}
+	if h.closed.Load() {
+		return out, fmt.Errorf("wasm host: closed during the call: %w", fs.ErrClosed)
+	}
+	var se *sys.ExitError
+	if !errors.As(err, &se) {
+		if ctx.Err() != nil {
+			return out, &ExitError{Code: exitCode(ctx.Err()), Stderr: stderr.String(), class: ErrTimeout, cause: ctx.Err()}
+		}
+		return out, fmt.Errorf("%w: %w", ErrInternal, err)
+	}
+	code := se.ExitCode()
+	if (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) && ctx.Err() != nil {
+		return out, &ExitError{Code: code, Stderr: stderr.String(), class: ErrTimeout, cause: ctx.Err()}
+	}
+	resp := errorResponse(out)
+	return out, &ExitError{Code: code, Stderr: stderr.String(), Response: resp, class: classify(code, resp, stderr.String())}
+}
+
+// Do encodes req, runs it (Run) and decodes the response strictly: one
+// object with no unknown fields and this protocol's apiVersion. When the
+// module answered with an Error response, Do returns it with the error.
+func (h *Host) Do(ctx context.Context, tree string, req request.Request) (request.Response, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return request.Response{}, fmt.Errorf("%w: encode: %v", ErrMalformedRequest, err)
+	}
+	out, err := h.Run(ctx, tree, in)
+	if err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) && ee.Response != nil {
+			return request.Response{APIVersion: request.APIVersion, Kind: request.KindError, Error: ee.Response}, err
+		}
+		return request.Response{}, err
+	}
+	resp, err := decodeResponse(out)
+	if err != nil {
+		return request.Response{}, fmt.Errorf("%w: the module's response: %v", ErrInternal, err)
+	}
+	return resp, nil
+}
+
+// Close stops calls still running (they return an error wrapping
+// fs.ErrClosed) and releases the runtime and the compilation cache's engine.
+func (h *Host) Close(ctx context.Context) error {
+	h.closed.Store(true)
+	err := h.rt.CloseWithExitCode(ctx, exitClosed)
+	if h.cache != nil {
+		err = errors.Join(err, h.cache.Close(ctx))
+	}
+	return err
+}
+
+// exitCode is wazero's exit code in err, or the one it reserves for the
+// context's error.
+func exitCode(err error) uint32 {
+	var se *sys.ExitError
+	switch {
+	case errors.As(err, &se):
+		return se.ExitCode()
+	case errors.Is(err, context.DeadlineExceeded):
+		return sys.ExitCodeDeadlineExceeded
+	default:
+		return sys.ExitCodeContextCanceled
+	}
+}
+
+// errorResponse is the body of the Error response in stdout, nil if stdout
+// holds none.
+func errorResponse(stdout []byte) *request.Error {
+	var r request.Response
+	if json.Unmarshal(stdout, &r) != nil || r.Kind != request.KindError || r.Error == nil {
+		return nil
+	}
+	return r.Error
+}
+
+// decodeResponse decodes a successful call's stdout strictly.
+func decodeResponse(b []byte) (request.Response, error) {
+	var r request.Response
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return r, errors.New("data after the response object")
+	}
+	switch {
+	case r.APIVersion != request.APIVersion:
+		return r, fmt.Errorf("apiVersion %q, want %q", r.APIVersion, request.APIVersion)
+	case r.Kind == request.KindError:
+		return r, errors.New("an Error response with exit code 0")
+	}
+	return r, nil
+}
+
+// capped keeps at most limit bytes; the write that would pass the limit
+// fails and calls full, once. Only the guest's goroutine writes.
+type capped struct {
+	buf   bytes.Buffer
+	limit int
+	over  bool
+	full  func()
+}
+
+func (w *capped) Write(p []byte) (int, error) {
+	if w.over {
+		return 0, ErrOutputTooLarge
+	}
+	if room := w.limit - w.buf.Len(); len(p) > room {
+		w.buf.Write(p[:room])
+		w.over = true
+		w.full()
+		return room, ErrOutputTooLarge
+	}
+	return w.buf.Write(p)
+}
+
+// headTail keeps the first and the last half bytes of what is written and
+// counts what it drops between them; writes never fail.
+type headTail struct {
+	half       int
+	head, tail []byte
+	dropped    int64
+}
+
+func (w *headTail) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := w.half - len(w.head); room > 0 {
+		k := min(room, len(p))
+		w.head = append(w.head, p[:k]...)
+		p = p[k:]
+	}
+	if len(p) == 0 {
+		return n, nil
+	}
+	if len(p) >= w.half {
+		w.dropped += int64(len(w.tail) + len(p) - w.half)
+		w.tail = append(w.tail[:0], p[len(p)-w.half:]...)
+		return n, nil
+	}
+	if keep := w.half - len(p); len(w.tail) > keep {
+		w.dropped += int64(len(w.tail) - keep)
+		w.tail = w.tail[:copy(w.tail, w.tail[len(w.tail)-keep:])]
+	}
+	w.tail = append(w.tail, p...)
+	return n, nil
+}
+
+func (w *headTail) String() string {
+	if w.dropped == 0 {
+		return string(w.head) + string(w.tail)
+	}
+	return fmt.Sprintf("%s\n[... %d bytes of stderr dropped ...]\n%s", w.head, w.dropped, w.tail)
+}
