@@ -174,6 +174,10 @@ type snapshot struct {
 	Referrers map[digest.Digest][]ocispec.Descriptor `json:"referrers"`
 	Digests   map[digest.Digest]ocispec.Descriptor   `json:"-"` // in memory only: it grows with the manifests, and a blob read answers
 	Scanned   bool                                   `json:"-"`
+	// entries are index.json's manifests, in memory only, so that a scan
+	// after a plain view (Resolve, then Referrers) does not read and decode
+	// index.json again.
+	entries []ocispec.Descriptor
 	// Hash is the digest of the index.json the snapshot was made from, kept
 	// when Racy: index.json was modified so shortly before (racyWindow) that
 	// a same-size in-place rewrite within the file system's timestamp
@@ -266,16 +270,25 @@ func (l *Layout) viewScanned(scan bool) (*snapshot, bool, error) {
 		l.setCache(d)
 		return d, false, nil
 	}
-	idx, k, h, err := l.readIndex()
-	if err != nil {
-		return nil, false, err
+	var s *snapshot
+	var idx ocispec.Index
+	if c != nil && scan && c.entries != nil && l.usable(c, k) {
+		// A plain view of this index.json is at hand: scan what it read.
+		cp := *c
+		s, idx.Manifests = &cp, c.entries
+	} else {
+		var h digest.Digest
+		idx, k, h, err = l.readIndex()
+		if err != nil {
+			return nil, false, err
+		}
+		t, ds, err := tags(l.name, idx)
+		if err != nil {
+			return nil, false, err
+		}
+		s = &snapshot{Key: k, Tags: t, Digests: ds, entries: idx.Manifests}
+		stamp(s, k, h)
 	}
-	t, ds, err := tags(l.name, idx)
-	if err != nil {
-		return nil, false, err
-	}
-	s := &snapshot{Key: k, Tags: t, Digests: ds}
-	stamp(s, k, h)
 	if scan {
 		sc := &tree.Scanner{FS: l.fsys, Path: BlobPath, Follow: true}
 		found, _, err := sc.Scan(context.Background(), idx.Manifests, "")

@@ -113,7 +113,7 @@ type scanned struct {
 	err      error
 }
 
-var subjectKey = []byte(`"subject"`)
+var subjectKey, escape = []byte(`"subject"`), []byte(`\u`)
 
 func (s *Scanner) read(d ocispec.Descriptor) scanned {
 	if err := d.Digest.Validate(); err != nil {
@@ -145,8 +145,10 @@ func (s *Scanner) read(d ocispec.Descriptor) scanned {
 			}
 		}
 	}
-	if !bytes.Contains(b, subjectKey) {
-		return r // cheap skip: most manifests of a tree are images without a subject
+	if !bytes.Contains(b, subjectKey) && !bytes.Contains(b, escape) {
+		// Cheap skip: most manifests of a tree are images without a subject.
+		// A key spelled with escapes ("\u0073ubject") is still decoded.
+		return r
 	}
 	entry, subject, err := target.ParseReferrer(desc, b)
 	if err != nil {

@@ -232,3 +232,29 @@ func TestScan(t *testing.T) {
 		}
 	})
 }
+
+// TestScanEscapedSubjectKey: a manifest whose "subject" key is spelled with
+// JSON escapes is still a referrer (encoding/json reads the key), so the
+// cheap skip must not drop it.
+func TestScanEscapedSubjectKey(t *testing.T) {
+	t.Parallel()
+	m := newMemTree()
+	img := m.image(t, "linux")
+	plain := string(mustMarshal(t, ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+		ArtifactType: "application/vnd.example.hidden", Config: ocispec.DescriptorEmptyJSON, Subject: &img,
+	}))
+	escaped := strings.Replace(plain, `"subject"`, `"\u0073ubject"`, 1)
+	if escaped == plain {
+		t.Fatal("no subject key to escape")
+	}
+	art := m.put(ocispec.MediaTypeImageManifest, []byte(escaped))
+	sc := &Scanner{FS: m.fs, Path: blobPath}
+	found, _, err := sc.Scan(context.Background(), []ocispec.Descriptor{img, art}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := found[img.Digest]; len(got) != 1 || got[0].Digest != art.Digest {
+		t.Errorf("referrers of the image: %v, want the manifest with the escaped key", got)
+	}
+}
