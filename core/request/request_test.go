@@ -109,7 +109,7 @@ func TestHandleTrees(t *testing.T) {
 			t.Errorf("%s: IndexFor: %v %s", name, err, ir)
 		}
 		// Only the mode may differ between the trees (scan or index).
-		resp.Mode = ""
+		resp.Mode, cr.Mode = "", ""
 		for _, n := range resp.Referrers {
 			clearModes(n)
 		}
