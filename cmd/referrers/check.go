@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/referrers"
+	"github.com/oci-referrers/referrers/internal/frontend"
 )
 
 // exitNotMet is check's exit code for a policy that is not met (0: met,
@@ -90,17 +90,10 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 			return err
 		}
 	} else {
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "%s\n", loc.at(subject.Digest))
-		fmt.Fprintln(tw, "REQUIRED ARTIFACT TYPE\tFOUND\tMIN\tRESULT")
-		for _, o := range verdict.Requirements {
-			r := "ok"
-			if !o.Pass {
-				r = "MISSING"
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", o.ArtifactType, o.Found, max(o.Min, 1), r)
+		fmt.Fprintln(e.stdout, loc.at(subject.Digest))
+		if err := frontend.WriteVerdict(e.stdout, verdict); err != nil {
+			return err
 		}
-		tw.Flush()
 	}
 	if !verdict.Pass {
 		return notMet{fmt.Errorf("%w for %s", policy.ErrNotMet, loc.at(subject.Digest))}

@@ -19,11 +19,11 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/request"
+	"github.com/oci-referrers/referrers/internal/frontend"
 	"github.com/oci-referrers/referrers/wasm/host"
 )
 
@@ -117,17 +117,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	} else {
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "subject %s (referrers found by %s, in the sandbox)\n", v.Subject.Digest, resp.Mode)
-		fmt.Fprintln(tw, "REQUIRED ARTIFACT TYPE\tFOUND\tMIN\tRESULT")
-		for _, o := range v.Requirements {
-			r := "ok"
-			if !o.Pass {
-				r = "MISSING"
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", o.ArtifactType, o.Found, max(o.Min, 1), r)
+		fmt.Fprintf(stdout, "subject %s (referrers found by %s, in the sandbox)\n", v.Subject.Digest, resp.Mode)
+		if err := frontend.WriteVerdict(stdout, *v); err != nil {
+			return exitError
 		}
-		tw.Flush()
 	}
 	if !v.Pass {
 		return exitNotMet
