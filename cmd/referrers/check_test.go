@@ -50,9 +50,18 @@ func TestCheck(t *testing.T) {
 		})
 	}
 
+	// The text table: the subject, then a row per requirement.
+	r := f.cli("check", "REGISTRY/app:v1", "--plain-http", "--require", "application/spdx+json,application/vnd.example.sig").run(t)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != exitNotMet || len(lines) != 4 || !strings.HasPrefix(lines[0], "REGISTRY/app@sha256:") ||
+		strings.Fields(lines[1])[0] != "REQUIRED" || strings.Join(strings.Fields(lines[2]), " ") != "application/spdx+json 1 1 ok" ||
+		strings.Join(strings.Fields(lines[3]), " ") != "application/vnd.example.sig 0 1 MISSING" {
+		t.Errorf("text verdict: exit %d\n%s", r.code, r.stdout)
+	}
+
 	// An error listing is an error, not a verdict.
 	denied := newFixture(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersForbidden})
-	r := denied.cli("check", "REGISTRY/app:v1", "--plain-http", "--require", "application/spdx+json").run(t)
+	r = denied.cli("check", "REGISTRY/app:v1", "--plain-http", "--require", "application/spdx+json").run(t)
 	if r.code != exitError || !strings.Contains(r.stderr, "403") {
 		t.Errorf("check on a registry answering 403: exit %d, stderr %q; want 1 and the status", r.code, r.stderr)
 	}
