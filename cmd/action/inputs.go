@@ -173,7 +173,8 @@ func readInputs(getenv func(string) string) (inputs, error) {
 	default:
 		return in, inputErrorf("input command: %q is not attach, list or check", in.command)
 	}
-	for cmd, names := range only {
+	for _, cmd := range []string{"attach", "check"} { // a fixed order: the same error every run
+		names := only[cmd]
 		if cmd == in.command {
 			continue
 		}
