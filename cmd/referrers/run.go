@@ -31,6 +31,7 @@ Usage:
   referrers list SUBJECT [flags]
   referrers check SUBJECT --require TYPE[,TYPE...]   (exit 0 met, 3 not met, 1 error)
   referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
+  referrers serve static:DIR [--addr HOST:PORT] [--allow-push] [--allow-delete] [--token-file FILE]
   referrers version
 
 SUBJECT is one of
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdIndexFor(ctx, e, args[1:])
 	case "check":
 		err = cmdCheck(ctx, e, args[1:])
+	case "serve":
+		err = cmdServe(ctx, e, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "referrers", version)
 		return exitOK

@@ -247,3 +247,58 @@ func CheckManifest(desc ocispec.Descriptor, data []byte, tag string) (ocispec.De
 	}
 	return target.ParseReferrer(desc, data)
 }
+
+// Commit renames the file tmp over name in root (creating parent
+// directories) and syncs the directory: tmp must be complete and synced.
+func Commit(root *os.Root, tmp, name string) error {
+	if err := CheckPath(tmp); err != nil {
+		return err
+	}
+	if err := CheckPath(name); err != nil {
+		return err
+	}
+	dir := path.Dir(name)
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return wrapWrite("create", dir, err)
+		}
+	}
+	if err := root.Rename(tmp, name); err != nil {
+		return wrapWrite("rename into", name, err)
+	}
+	if d, err := root.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LinkFile makes name a hard link to the regular file src, both in root,
+// atomically (a link under a temporary name, then a rename). It fails where
+// the file system has no hard links; the caller then copies.
+func LinkFile(root *os.Root, src, name string) error {
+	if err := CheckPath(src); err != nil {
+		return err
+	}
+	if err := CheckPath(name); err != nil {
+		return err
+	}
+	fi, err := root.Lstat(src)
+	if err != nil {
+		return wrapWrite("link", src, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is not a regular file", ErrUnsafePath, src)
+	}
+	dir := path.Dir(name)
+	if dir != "." {
+		if err := root.MkdirAll(dir, 0o755); err != nil {
+			return wrapWrite("create", dir, err)
+		}
+	}
+	tmp := path.Join(dir, ".tmp-"+path.Base(name)+"-"+strconv.FormatUint(rand.Uint64(), 16))
+	if err := root.Link(src, tmp); err != nil {
+		return wrapWrite("link", name, err)
+	}
+	return Commit(root, tmp, name)
+}

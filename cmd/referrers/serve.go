@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/oci-referrers/referrers/core/server"
+)
+
+// cmdServe is `referrers serve static:DIR`: a registry over the static tree
+// (package server).
+func cmdServe(ctx context.Context, e env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	addr := fs.String("addr", "127.0.0.1:5000", "listen on HOST:PORT (port 0 picks a free one; the address is printed)")
+	allowPush := fs.Bool("allow-push", false, "let anyone push (uploads, mounts, manifests)")
+	allowDelete := fs.Bool("allow-delete", false, "let anyone delete manifests, tags and blobs")
+	tokenFile := fs.String("token-file", "", "let holders of the token in FILE push and delete (Bearer, or Basic with any user name); also REFERRERS_SERVE_TOKEN")
+	maxUpload := fs.Int64("max-upload-bytes", server.DefaultMaxUploadBytes, "largest blob upload")
+	maxUploads := fs.Int("max-uploads", server.DefaultMaxUploads, "most upload sessions open at once (then 429)")
+	ttl := fs.Duration("upload-ttl", server.DefaultUploadTTL, "an idle upload session expires after this long")
+	pageSize := fs.Int("page-size", server.DefaultPageSize, "most entries in one tags list or referrers page (then a Link to the next)")
+	logRequests := fs.Bool("log-requests", false, "log one line per request to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `Usage: referrers serve static:DIR [--addr HOST:PORT] [--allow-push] [--allow-delete] [--token-file FILE]
+
+Serves the static tree in DIR as a registry (distribution-spec v1.1.1 with the
+Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`)
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one static:DIR, got %d arguments", len(pos))
+	}
+	dir, ok := strings.CutPrefix(pos[0], "static:")
+	switch {
+	case !ok:
+		return usagef("%q: serve takes static:DIR (a registry-v2 static tree)", pos[0])
+	case dir == "":
+		return usagef("static: empty directory")
+	case strings.Contains(dir, ":"):
+		return usagef("%q: serve takes the whole tree, static:DIR, without :NAME (a static DIR cannot contain ':')", pos[0])
+	}
+	token := strings.TrimSpace(e.getenv("REFERRERS_SERVE_TOKEN"))
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fmt.Errorf("read token: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return usagef("--token-file %s is empty", *tokenFile)
+		}
+	}
+	writes := *allowPush || *allowDelete || token != ""
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && writes {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	level := slog.LevelWarn
+	if *logRequests {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(dir,
+		server.WithAllowPush(*allowPush), server.WithAllowDelete(*allowDelete), server.WithToken(token),
+		server.WithMaxUploadBytes(*maxUpload), server.WithMaxUploads(*maxUploads), server.WithUploadTTL(*ttl),
+		server.WithPageSize(*pageSize), server.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	fmt.Fprintf(e.stderr, "serving static:%s on http://%s (%s)\n", dir, ln.Addr(), describeAccess(*allowPush, *allowDelete, token != ""))
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		fmt.Fprintf(e.stderr, "warning: %s is reachable from other machines, over plain HTTP\n", ln.Addr())
+		if *allowPush || *allowDelete {
+			fmt.Fprintln(e.stderr, "warning: and anyone who can reach it may write: prefer --token-file")
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	fmt.Fprintln(e.stderr, "stopped")
+	return nil
+}
+
+func describeAccess(push, del, token bool) string {
+	var parts []string
+	switch {
+	case push && del:
+		parts = append(parts, "anyone may pull, push and delete")
+	case push:
+		parts = append(parts, "anyone may pull and push")
+	case del:
+		parts = append(parts, "anyone may pull and delete")
+	default:
+		parts = append(parts, "anyone may pull")
+	}
+	if token && !(push && del) {
+		parts = append(parts, "token holders may also push and delete")
+	}
+	if !push && !del && !token {
+		parts = append(parts, "read-only")
+	}
+	return strings.Join(parts, "; ")
+}

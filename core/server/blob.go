@@ -1,0 +1,89 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/oci-referrers/referrers/core/target"
+)
+
+// parseDigest reads a digest a client sent; only algorithms this build can
+// compute are accepted.
+func parseDigest(s string) (digest.Digest, *apiError) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, codeDigestInvalid, "%q is not a valid digest: %v", clip(s), err)
+	}
+	if !d.Algorithm().Available() {
+		return "", errorf(http.StatusBadRequest, codeDigestInvalid, "digest algorithm %q is not supported", clip(string(d.Algorithm())))
+	}
+	return d, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, target.ErrNotFound) }
+
+// getBlob answers GET and HEAD of /v2/<name>/blobs/<digest>
+// (distribution-spec v1.1.1, "Pulling blobs"), with Range requests. Blobs
+// are verified when written; a reader verifies what it reads, as the spec
+// asks of clients.
+func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiError {
+	d, e := parseDigest(rt.ref)
+	if e != nil {
+		return e
+	}
+	t, err := s.repo(rt.name)
+	if err != nil {
+		return storageError(err, codeNameUnknown)
+	}
+	fi, err := t.StatBlob(d)
+	if err != nil {
+		return storageError(err, codeBlobUnknown)
+	}
+	h := w.Header()
+	h.Set("Docker-Content-Digest", d.String())
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("ETag", `"`+d.String()+`"`)
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+		h.Set("Accept-Ranges", "bytes")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	f, err := t.FetchBlob(d)
+	if err != nil {
+		return storageError(err, codeBlobUnknown)
+	}
+	defer f.Close()
+	rs, ok := f.(io.ReadSeeker)
+	if !ok {
+		h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.Copy(w, f)
+		return nil
+	}
+	http.ServeContent(w, r, "", fi.ModTime(), rs)
+	return nil
+}
+
+// deleteBlob answers DELETE /v2/<name>/blobs/<digest> (distribution-spec
+// v1.1.1, "Deleting Blobs"). Manifests that name the blob are left as they
+// are.
+func (s *Server) deleteBlob(w http.ResponseWriter, rt route) *apiError {
+	d, e := parseDigest(rt.ref)
+	if e != nil {
+		return e
+	}
+	t, err := s.repo(rt.name)
+	if err != nil {
+		return storageError(err, codeNameUnknown)
+	}
+	if err := t.DeleteBlob(d); err != nil {
+		return storageError(err, codeBlobUnknown)
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Defaults of the limits (each has an Option).
+const (
+	// DefaultMaxUploadBytes caps one blob upload (10 GiB).
+	DefaultMaxUploadBytes = 10 << 30
+	// DefaultMaxUploads caps the upload sessions open at once.
+	DefaultMaxUploads = 64
+	// DefaultUploadTTL is how long an upload session may sit idle before it
+	// expires and its partial data is removed.
+	DefaultUploadTTL = 15 * time.Minute
+	// DefaultPageSize is the most entries one tags list or referrers page
+	// holds when the client does not ask for fewer.
+	DefaultPageSize = 1000
+)
+
+// Action is what a request does to a repository.
+type Action string
+
+// The actions an Authorizer is asked about.
+const (
+	ActionPull   Action = "pull"   // GET and HEAD of anything
+	ActionPush   Action = "push"   // blob uploads and mounts, manifest PUT
+	ActionDelete Action = "delete" // DELETE of a manifest, tag or blob
+)
+
+// Access is one question to an Authorizer. Repository is empty for the
+// version check (GET /v2/).
+type Access struct {
+	Repository string
+	Action     Action
+}
+
+// An Authorizer decides whether a request may do what it asks. It returns nil
+// to allow; ErrUnauthorized (answered 401 with the Challenge) when the
+// request carries no or wrong credentials; ErrDenied (403) when it carries
+// credentials that are not enough; ErrReadOnly (405) when the server does not
+// offer the action at all. Any other error is a 500. It is called from many
+// goroutines at once.
+type Authorizer interface {
+	Authorize(r *http.Request, a Access) error
+	// Challenge is the WWW-Authenticate value sent with a 401 ("" for none).
+	Challenge() string
+}
+
+// Errors an Authorizer returns.
+var (
+	ErrUnauthorized = errors.New("authentication required")
+	ErrDenied       = errors.New("access denied")
+	ErrReadOnly     = errors.New("not allowed on this server")
+)
+
+type config struct {
+	auth           Authorizer
+	allowPush      bool
+	allowDelete    bool
+	token          string
+	maxUploadBytes int64
+	maxUploads     int
+	uploadTTL      time.Duration
+	pageSize       int
+	logger         *slog.Logger
+	now            func() time.Time
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithAllowPush lets anyone push (blob uploads, mounts, manifest PUTs).
+func WithAllowPush(allow bool) Option { return func(c *config) { c.allowPush = allow } }
+
+// WithAllowDelete lets anyone delete manifests, tags and blobs.
+func WithAllowDelete(allow bool) Option { return func(c *config) { c.allowDelete = allow } }
+
+// WithToken lets requests that carry token push and delete: as a Bearer
+// token, or as the password of HTTP Basic authentication (any user name).
+// Pulls stay anonymous. An empty token is no token.
+func WithToken(token string) Option { return func(c *config) { c.token = token } }
+
+// WithAuthorizer replaces the built-in rules (WithAllowPush, WithAllowDelete,
+// WithToken) with a.
+func WithAuthorizer(a Authorizer) Option { return func(c *config) { c.auth = a } }
+
+// WithMaxUploadBytes caps the size of one blob upload; a bigger one is
+// answered 413 and its session ended. n <= 0 keeps the default.
+func WithMaxUploadBytes(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxUploadBytes = n
+		}
+	}
+}
+
+// WithMaxUploads caps the upload sessions open at once; one more is answered
+// 429. n <= 0 keeps the default.
+func WithMaxUploads(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxUploads = n
+		}
+	}
+}
+
+// WithUploadTTL sets how long an upload session may sit idle before it
+// expires. d <= 0 keeps the default.
+func WithUploadTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.uploadTTL = d
+		}
+	}
+}
+
+// WithPageSize sets the most entries in one tags list or referrers page.
+// n <= 0 keeps the default.
+func WithPageSize(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.pageSize = n
+		}
+	}
+}
+
+// WithLogger logs one line per request and each storage error (default:
+// nothing).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// withClock is for tests of session expiry.
+func withClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

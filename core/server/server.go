@@ -1,0 +1,305 @@
+// Package server is a registry over a static tree (package static): an
+// http.Handler that answers distribution-spec v1.1.1 pulls, pushes
+// (monolithic, chunked and streamed uploads, cross-repository mounts),
+// content discovery (tags list and the Referrers API) and content management
+// (deletes of manifests, tags and blobs). `referrers serve` runs it.
+//
+// Storage: the tree in one directory, as `referrers list static:DIR:NAME`
+// and a plain web server read it. Every write is atomic (temporary file,
+// fsync, rename) and every read-modify-write of a referrers index happens
+// under the repository's lock, so concurrent pushes of referrers to one
+// subject keep every entry, and a crash leaves the old file or the new one.
+// Upload sessions write to DIR/_uploads/<id> and are moved into
+// v2/<name>/blobs/<digest> once their digest is verified; the sessions live
+// in memory, so a restart ends them (and removes their files).
+//
+// Referrers (distribution-spec v1.1.1, "Listing Referrers") are answered from
+// the subject's pre-rendered index (v2/<name>/referrers/<digest>), which the
+// server keeps complete: before its first write to a repository it rebuilds
+// every index (static.Tree.EnsureComplete), and each push or delete updates
+// the index of its subject. Entries are sorted by digest; a page holds at
+// most the page size (WithPageSize) and a Link header names the next one
+// (`?last=<digest>`), so pages stay consistent while pushes go on.
+//
+// Access: pulls are anonymous; pushes and deletes are refused (405
+// UNSUPPORTED) unless allowed for anyone (WithAllowPush, WithAllowDelete) or
+// for holders of a token (WithToken: 401 with a Basic challenge without it).
+// WithAuthorizer plugs in other rules.
+//
+// Limits: a manifest over 4 MiB is 413 (distribution-spec v1.1.1, "Pushing
+// Manifests"); an upload over WithMaxUploadBytes is 413 and ends its session;
+// more than WithMaxUploads sessions at once is 429; a session idle for
+// WithUploadTTL expires.
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/oci-referrers/referrers/core/static"
+)
+
+const uploadsDir = "_uploads"
+
+// Server is an http.Handler serving the static tree in one directory.
+type Server struct {
+	dir  string
+	root *os.Root
+	cfg  config
+
+	mu      sync.Mutex
+	uploads map[string]*upload
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New serves the static tree in dir, which must exist. The caller closes it.
+func New(dir string, opts ...Option) (*Server, error) {
+	cfg := config{
+		maxUploadBytes: DefaultMaxUploadBytes,
+		maxUploads:     DefaultMaxUploads,
+		uploadTTL:      DefaultUploadTTL,
+		pageSize:       DefaultPageSize,
+		now:            time.Now,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.auth == nil {
+		cfg.auth = rules{allowPush: cfg.allowPush, allowDelete: cfg.allowDelete, token: cfg.token}
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve static tree: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("serve static tree: %s is not a directory", dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("serve static tree: %w", err)
+	}
+	// Sessions live in memory: what an earlier run left is an orphan.
+	if err := root.RemoveAll(uploadsDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		cfg.logger.Warn("could not remove old upload files", "dir", uploadsDir, "err", err)
+	}
+	s := &Server{dir: dir, root: root, cfg: cfg, uploads: map[string]*upload{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.janitor()
+	return s, nil
+}
+
+// Close ends every upload session (removing its data) and releases the
+// directory. Requests still running may fail.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	s.mu.Lock()
+	for id, u := range s.uploads {
+		delete(s.uploads, id)
+		_ = s.root.Remove(u.path)
+	}
+	s.mu.Unlock()
+	return s.root.Close()
+}
+
+func (s *Server) janitor() {
+	defer close(s.done)
+	every := max(s.cfg.uploadTTL/4, 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.expire()
+		}
+	}
+}
+
+// repo opens repository name of the tree (no I/O).
+func (s *Server) repo(name string) (*static.Tree, error) {
+	return static.New(s.root.FS(), s.root, s.dir, name)
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.cfg.now()
+	sw := &statusWriter{ResponseWriter: w}
+	err := s.serve(sw, r)
+	if err != nil {
+		if err.status >= 500 || err.cause != nil {
+			s.cfg.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+		if !sw.wrote {
+			writeError(sw, r, err)
+		}
+	}
+	s.cfg.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.code(), "ms", s.cfg.now().Sub(start).Milliseconds())
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt, ok, e := parseRoute(r.URL.Path)
+	if !ok {
+		return errorf(http.StatusNotFound, codeUnsupported, "no such endpoint: %s %s", r.Method, clip(r.URL.Path))
+	}
+	if e != nil {
+		return e
+	}
+	action, allowed := actionOf(rt.kind, r.Method)
+	if !allowed {
+		w.Header().Set("Allow", allowedMethods(rt.kind))
+		return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s is not a method of this endpoint", r.Method)
+	}
+	if e := s.authorize(w, r, Access{Repository: rt.name, Action: action}); e != nil {
+		return e
+	}
+	ctx := r.Context()
+	switch rt.kind {
+	case kindPing:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}\n"))
+		return nil
+	case kindManifest:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			return s.getManifest(w, r, rt)
+		case http.MethodPut:
+			return s.putManifest(ctx, w, r, rt)
+		case http.MethodDelete:
+			return s.deleteManifest(ctx, w, rt)
+		}
+	case kindBlob:
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			return s.getBlob(w, r, rt)
+		case http.MethodDelete:
+			return s.deleteBlob(w, rt)
+		}
+	case kindUploadStart:
+		return s.startUpload(w, r, rt)
+	case kindUpload:
+		return s.continueUpload(w, r, rt)
+	case kindTags:
+		return s.listTags(w, r, rt)
+	case kindReferrers:
+		return s.listReferrers(ctx, w, r, rt)
+	}
+	return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s is not a method of this endpoint", r.Method)
+}
+
+// actionOf is what a method on an endpoint does, and whether it exists.
+func actionOf(k kind, method string) (Action, bool) {
+	switch k {
+	case kindPing, kindTags, kindReferrers:
+		return ActionPull, method == http.MethodGet || method == http.MethodHead
+	case kindManifest:
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return ActionPull, true
+		case http.MethodPut:
+			return ActionPush, true
+		case http.MethodDelete:
+			return ActionDelete, true
+		}
+	case kindBlob:
+		switch method {
+		case http.MethodGet, http.MethodHead:
+			return ActionPull, true
+		case http.MethodDelete:
+			return ActionDelete, true
+		}
+	case kindUploadStart:
+		return ActionPush, method == http.MethodPost
+	case kindUpload:
+		switch method {
+		case http.MethodGet, http.MethodPatch, http.MethodPut, http.MethodDelete:
+			return ActionPush, true
+		}
+	}
+	return "", false
+}
+
+func allowedMethods(k kind) string {
+	switch k {
+	case kindManifest:
+		return "GET, HEAD, PUT, DELETE"
+	case kindBlob:
+		return "GET, HEAD, DELETE"
+	case kindUploadStart:
+		return "POST"
+	case kindUpload:
+		return "GET, PATCH, PUT, DELETE"
+	}
+	return "GET, HEAD"
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, a Access) *apiError {
+	err := s.cfg.auth.Authorize(r, a)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrUnauthorized):
+		if c := s.cfg.auth.Challenge(); c != "" {
+			w.Header().Set("WWW-Authenticate", c)
+		}
+		return errorf(http.StatusUnauthorized, codeUnauthorized, "authentication required to %s %s", a.Action, a.Repository)
+	case errors.Is(err, ErrDenied):
+		return errorf(http.StatusForbidden, codeDenied, "%s on %s is denied", a.Action, a.Repository)
+	case errors.Is(err, ErrReadOnly):
+		return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s is not allowed on this server (it serves the tree read-only for %ss)", a.Action, a.Action)
+	}
+	return &apiError{status: http.StatusInternalServerError, code: codeUnsupported, message: "authorization failed", cause: err}
+}
+
+// statusWriter remembers the status for the log and whether the answer began.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if !w.wrote {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newID is an upload session's name: 128 random bits, so a session cannot be
+// guessed by another client.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
