@@ -86,7 +86,10 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 		return storageError(err, codeNameUnknown)
 	}
 	var entries []ocispec.Descriptor
+	l := s.lock(rt.name)
+	l.RLock()
 	res, err := t.Referrers(ctx, d, "")
+	l.RUnlock()
 	switch {
 	case err == nil:
 		entries = res.Manifests

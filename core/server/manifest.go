@@ -109,6 +109,9 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
+	l := s.lock(rt.name)
+	l.Lock()
+	defer l.Unlock()
 	if err := t.EnsureComplete(ctx); err != nil {
 		return storageError(err, codeNameUnknown)
 	}
@@ -231,6 +234,9 @@ func (s *Server) deleteManifest(ctx context.Context, w http.ResponseWriter, rt r
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
+	l := s.lock(rt.name)
+	l.Lock()
+	defer l.Unlock()
 	if err := t.EnsureComplete(ctx); err != nil {
 		return storageError(err, codeNameUnknown)
 	}

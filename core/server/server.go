@@ -57,6 +57,12 @@ type Server struct {
 	mu      sync.Mutex
 	uploads map[string]*upload
 
+	// locks holds a *sync.RWMutex per repository: writes of manifests and
+	// tags hold it, referrers reads share it, so a read never sees a
+	// half-done push (which would make the index look stale and cost a
+	// scan) and writers queue fairly instead of polling the tree's flock.
+	locks sync.Map
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -127,6 +133,12 @@ func (s *Server) janitor() {
 			s.expire()
 		}
 	}
+}
+
+// lock returns the in-process lock of repository name.
+func (s *Server) lock(name string) *sync.RWMutex {
+	l, _ := s.locks.LoadOrStore(name, &sync.RWMutex{})
+	return l.(*sync.RWMutex)
 }
 
 // repo opens repository name of the tree (no I/O).

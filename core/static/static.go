@@ -299,6 +299,10 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 	if desc.MediaType != "" {
 		mt = desc.MediaType
 	}
+	// The first push to a repository creates it (the lock lives in it).
+	if err := t.root.MkdirAll(t.base, 0o755); err != nil {
+		return target.PushResult{}, fmt.Errorf("%s: create repository: %w", t.Name(), err)
+	}
 	unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
 	if err != nil {
 		return target.PushResult{}, err
@@ -342,7 +346,7 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 	}
 	for _, r := range refs {
 		p := t.base + "/manifests/" + r
-		if err := tree.WriteFile(t.root, p+".mediatype", []byte(mt)); err != nil {
+		if err := t.writeSidecar(p+".mediatype", mt); err != nil {
 			return target.PushResult{}, fmt.Errorf("%s: %w", t.Name(), err)
 		}
 		if err := tree.WriteFile(t.root, p, data); err != nil {
@@ -378,13 +382,34 @@ func (t *Tree) writeReferrers(subject digest.Digest, entries []ocispec.Descripto
 		return err
 	}
 	p := t.referrersPath(subject)
-	if err := tree.WriteFile(t.root, p+".mediatype", []byte(ocispec.MediaTypeImageIndex)); err != nil {
+	if err := t.writeSidecar(p+".mediatype", ocispec.MediaTypeImageIndex); err != nil {
 		return err
 	}
 	return tree.WriteFile(t.root, p, b)
 }
 
+// writeSidecar writes a .mediatype file unless it already says mt (a
+// re-push, or a subject's index file): one write and two fsyncs saved.
+func (t *Tree) writeSidecar(p, mt string) error {
+	if b, err := tree.ReadFile(t.fsys, p, maxSidecar); err == nil && string(b) == mt {
+		return nil
+	}
+	return tree.WriteFile(t.root, p, []byte(mt))
+}
+
+// touchMarker keeps the tree marked complete after a write of ours: the
+// marker's time is set to now, which is not before the write. Losing that in
+// a crash leaves the tree stale (a scan), never wrong.
 func (t *Tree) touchMarker() error {
+	p := t.base + "/referrers/" + marker
+	now := time.Now()
+	if err := t.root.Chtimes(p, now, now); err == nil {
+		return nil
+	}
+	return t.writeMarker()
+}
+
+func (t *Tree) writeMarker() error {
 	return tree.WriteFile(t.root, t.base+"/referrers/"+marker, []byte("every referrers file here was up to date when this file was written\n"))
 }
 
@@ -585,7 +610,7 @@ func (t *Tree) IndexForAll(ctx context.Context, write bool) (AllResult, error) {
 		}
 		_ = t.root.Remove(p + ".mediatype")
 	}
-	return res, t.touchMarker()
+	return res, t.writeMarker()
 }
 
 // Tags lists the repository's tags, sorted: the files of the manifests
