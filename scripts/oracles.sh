@@ -10,6 +10,11 @@
 #   actionlint v1.7.12   GitHub workflow linter (internal/workflows)
 #   yamlcheck            our YAML shape checks for action.yml, the workflows
 #                        and the GitLab template (internal/oracles/cmd/yamlcheck)
+#   conformance v0.0.0-20260831232431-97274622c111
+#                        the OCI distribution-spec conformance suite, run
+#                        against `referrers serve` (internal/conformance); a
+#                        pseudo-version, the only version of the module that
+#                        the module proxy serves
 #
 # The builds run side by side; a cold run (empty module and build caches)
 # takes about five minutes on two cores (distribution is the longest).
@@ -35,6 +40,7 @@ oracles=(
   "regctl       v0.11.7  install:github.com/regclient/regclient/cmd/regctl"
   "actionlint   v1.7.12  install:github.com/rhysd/actionlint/cmd/actionlint"
   "yamlcheck    source   tool:./cmd/yamlcheck"
+  "conformance  v0.0.0-20260831232431-97274622c111  install:github.com/opencontainers/distribution-spec/conformance"
 )
 
 # source_version prints a checksum of the tools module's go.mod, go.sum and

@@ -23,12 +23,14 @@ bash scripts/wasm.sh --check
 echo "== go vet"
 go vet ./...
 
-# The packages that run real registries and many processes (interop, faults)
-# go last and one at a time: the tag-schema fallback on a registry that
-# ignores If-Match relies on timing (RATIONALE.md), so they are not run
-# beside the CPU-heavy unit tests on a small machine.
-heavy='/internal/(interop|faults)$'
+# The packages that run real registries and many processes (interop, faults,
+# the distribution-spec conformance suite and the interop, load and crash
+# tests of `referrers serve`) go last
+# and one at a time: the tag-schema fallback on a registry that ignores
+# If-Match relies on timing (RATIONALE.md), so they are not run beside the
+# CPU-heavy unit tests on a small machine.
+heavy='/internal/(interop|faults|conformance|servetest)$'
 echo "== go test (unit)"
 go test -race -shuffle=on -count=1 $(go list ./... | grep -Ev "$heavy")
-echo "== go test (interop against real registries and peer tools)"
+echo "== go test (interop against real registries and peer tools, conformance)"
 go test -race -shuffle=on -count=1 -p 1 $(go list ./... | grep -E "$heavy")

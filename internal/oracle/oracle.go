@@ -40,6 +40,9 @@ const (
 	// YAMLCheck is internal/oracles/cmd/yamlcheck, the shape checks for the
 	// action metadata, the workflows and the GitLab template.
 	YAMLCheck = "yamlcheck"
+	// Conformance is the OCI distribution-spec conformance suite
+	// (internal/conformance runs it against `referrers serve`).
+	Conformance = "conformance"
 )
 
 // Root returns the main module's root directory, found by walking up from
@@ -377,6 +380,14 @@ var (
 // Pass --plain-http yourself.
 func NewReferrers(t testing.TB) *Tool {
 	t.Helper()
+	return newTool(t, "referrers", ReferrersBinary(t))
+}
+
+// ReferrersBinary returns the path of our CLI, built once per test binary
+// from ./cmd/referrers (without -race, like a user's build). Call Cleanup from
+// TestMain to remove it.
+func ReferrersBinary(t testing.TB) string {
+	t.Helper()
 	buildOnce.Do(func() {
 		root, err := Root()
 		if err != nil {
@@ -397,7 +408,7 @@ func NewReferrers(t testing.TB) *Tool {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return newTool(t, "referrers", filepath.Join(buildDir, "referrers"))
+	return filepath.Join(buildDir, "referrers")
 }
 
 // Cleanup removes what NewReferrers built. Call it from TestMain after m.Run.
