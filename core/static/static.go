@@ -22,7 +22,9 @@
 // stored manifests' subject fields, as the seed's index_for does. Writes by
 // other tools make the tree stale, never wrong. Timestamps are coarse on some
 // file systems (a few ms): a foreign write within that window after ours is
-// not noticed until the next one.
+// not noticed until the next one. Our own writes do not rely on timestamps
+// to survive a crash: before the manifests change they remove, durably, the
+// marker and the subject's referrers file, and write them again at the end; a crash in between leaves the tree stale.
 package static
 
 import (
@@ -340,6 +342,9 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 		}
 		entries = withEntry(prior, entry)
 	}
+	if err := t.dirty(before, subject); err != nil {
+		return target.PushResult{}, err
+	}
 	refs := []string{desc.Digest.String()}
 	if opts.Tag != "" {
 		refs = append(refs, opts.Tag)
@@ -397,20 +402,65 @@ func (t *Tree) writeSidecar(p, mt string) error {
 	return tree.WriteFile(t.root, p, []byte(mt))
 }
 
-// touchMarker keeps the tree marked complete after a write of ours: the
-// marker's time is set to now, which is not before the write. Losing that in
-// a crash leaves the tree stale (a scan), never wrong.
-func (t *Tree) touchMarker() error {
-	p := t.base + "/referrers/" + marker
-	now := time.Now()
-	if err := t.root.Chtimes(p, now, now); err == nil {
+// dirty makes sure that a crash in the middle of a write of ours leaves
+// the tree stale (a scan, or a rebuild by EnsureComplete), never trusted
+// with an index that misses the write. Before the manifests change it
+// removes, durably, what would vouch for the old state: the .complete marker
+// when the tree was complete, and the pre-rendered index of the subject the
+// write touches (both rewritten at the write's end). Timestamps alone cannot say
+// it: a file and the directory can get the same time within the file
+// system's clock tick.
+func (t *Tree) dirty(before freshness, subject *ocispec.Descriptor) error {
+	var gone []string
+	if before.complete() {
+		gone = append(gone, t.base+"/referrers/"+marker)
+	}
+	if subject != nil {
+		gone = append(gone, t.referrersPath(subject.Digest))
+	}
+	removed := false
+	for _, p := range gone {
+		err := t.root.Remove(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", t.Name(), err)
+		}
+		removed = removed || err == nil
+	}
+	if !removed {
 		return nil
 	}
-	return t.writeMarker()
+	d, err := t.root.Open(t.base + "/referrers")
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	err = d.Sync()
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("%s: sync referrers directory: %w", t.Name(), err)
+	}
+	return nil
 }
 
+// touchMarker marks the tree complete again at the end of a write of ours
+// that found it complete. It is created after every other write, so its
+// time is not before the manifests directory's. It is not synced: losing it
+// in a crash leaves the tree stale, never wrong.
+func (t *Tree) touchMarker() error {
+	f, err := t.root.OpenFile(t.base+"/referrers/"+marker, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.Name(), err)
+	}
+	_, err = f.WriteString(markerText)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+const markerText = "every referrers file here was up to date when this file was written\n"
+
 func (t *Tree) writeMarker() error {
-	return tree.WriteFile(t.root, t.base+"/referrers/"+marker, []byte("every referrers file here was up to date when this file was written\n"))
+	return tree.WriteFile(t.root, t.base+"/referrers/"+marker, []byte(markerText))
 }
 
 // DeleteManifest removes a manifest stored under its digest (and its sidecar),
@@ -436,6 +486,9 @@ func (t *Tree) DeleteManifest(ctx context.Context, d digest.Digest) error {
 		if prior, priorOK, err = t.fresh(subject.Digest, before); err != nil {
 			return err
 		}
+	}
+	if err := t.dirty(before, subject); err != nil {
+		return err
 	}
 	p := t.base + "/manifests/" + d.String()
 	if err := t.root.Remove(p); err != nil {
@@ -610,7 +663,26 @@ func (t *Tree) IndexForAll(ctx context.Context, write bool) (AllResult, error) {
 		}
 		_ = t.root.Remove(p + ".mediatype")
 	}
+	t.removeTemps()
 	return res, t.writeMarker()
+}
+
+// removeTemps removes the temporary files a killed write of ours left in
+// manifests/ and referrers/. Every writer of those holds the tree's lock, as
+// the caller does, so none of them is in use. (blobs/ is written without the
+// lock and left alone.)
+func (t *Tree) removeTemps() {
+	for _, dir := range []string{"/manifests", "/referrers"} {
+		ents, err := fs.ReadDir(t.fsys, t.base+dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".tmp-") && e.Type().IsRegular() {
+				_ = t.root.Remove(t.base + dir + "/" + e.Name())
+			}
+		}
+	}
 }
 
 // Tags lists the repository's tags, sorted: the files of the manifests
@@ -651,6 +723,9 @@ func (t *Tree) DeleteTag(ctx context.Context, tag string) error {
 	p := t.base + "/manifests/" + tag
 	if _, err := tree.Stat(t.fsys, p); err != nil {
 		return fmt.Errorf("%s: tag %s: %w", t.Name(), tag, err)
+	}
+	if err := t.dirty(before, nil); err != nil {
+		return err
 	}
 	if err := t.root.Remove(p); err != nil {
 		return fmt.Errorf("%s: delete tag %s: %w", t.Name(), tag, err)

@@ -3,9 +3,11 @@ package static
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -440,5 +442,55 @@ func TestNames(t *testing.T) {
 	defer tr.Close()
 	if _, err := tr.Referrers(context.Background(), f.subject.Digest, ""); !errors.Is(err, target.ErrNotFound) {
 		t.Fatalf("Referrers in a missing repository = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCrashMidWrite is a push of ours killed between its manifest write and
+// its index write, with the worst timestamps: every remaining file and the
+// manifests directory get the same time (one tick of a coarse clock). What
+// vouched for the old state was removed before the manifest was written, so
+// the tree answers by a scan that finds the new referrer, and EnsureComplete
+// rebuilds the indexes.
+func TestCrashMidWrite(t *testing.T) {
+	t.Parallel()
+	for _, complete := range []bool{false, true} {
+		t.Run(fmt.Sprint("complete=", complete), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			tr := f.open(t)
+			a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
+			if complete {
+				if _, err := tr.IndexForAll(context.Background(), true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// the killed push: dirty, then the manifest, then nothing
+			if err := tr.dirty(tr.freshness(), &f.subject); err != nil {
+				t.Fatal(err)
+			}
+			b := f.foreignReferrer(t, f.subject, typeSig, "b")
+			tick := time.Now().Add(-10 * time.Second)
+			f.backdate(t)
+			ents, _ := os.ReadDir(f.repo("referrers"))
+			for _, e := range ents {
+				_ = os.Chtimes(f.repo("referrers", e.Name()), tick, tick)
+			}
+			if err := os.Chtimes(f.repo("manifests"), tick, tick); err != nil {
+				t.Fatal(err)
+			}
+			r := referrersOf(t, tr, f.subject.Digest)
+			if r.Source != "scan" {
+				t.Errorf("source %q, want scan", r.Source)
+			}
+			wantEntries(t, "after the crash", r.Manifests, a.Descriptor.Digest, b.Digest)
+			if err := tr.EnsureComplete(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r = referrersOf(t, tr, f.subject.Digest)
+			if r.Source != "index" {
+				t.Errorf("after EnsureComplete: source %q, want index", r.Source)
+			}
+			wantEntries(t, "after EnsureComplete", r.Manifests, a.Descriptor.Digest, b.Digest)
+		})
 	}
 }

@@ -12,6 +12,12 @@
 //     duplicated entry), with the default page size and with 10; the
 //     latencies of the pushes and the lists are logged (never asserted: speed
 //     is for BenchmarkServePushList and BenchmarkServeList).
+//   - TestServeCrash: `referrers serve` as a process, killed (SIGKILL) at
+//     seeded random moments while 16 clients upload chunked blobs and push
+//     referrers, then restarted on the same tree: every acknowledged push is
+//     there byte for byte, every file hashes to its name, the served list
+//     equals a scan of the stored manifests, no upload data is left
+//     (REFERRERS_CRASH_SEED replays, REFERRERS_CRASH_ROUNDS=N kills N times).
 //
 // The oracles come from scripts/oracles.sh; as elsewhere a missing oracle
 // skips locally and fails under CI=true (internal/oracle). The load test
