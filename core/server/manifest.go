@@ -105,16 +105,11 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 	if e != nil {
 		return e
 	}
-	t, err := s.repo(rt.name)
-	if err != nil {
-		return storageError(err, codeNameUnknown)
+	t, unlock, e := s.writeRepo(ctx, rt.name)
+	if e != nil {
+		return e
 	}
-	l := s.lock(rt.name)
-	l.Lock()
-	defer l.Unlock()
-	if err := t.EnsureComplete(ctx); err != nil {
-		return storageError(err, codeNameUnknown)
-	}
+	defer unlock()
 	desc := ocispec.Descriptor{MediaType: mt, Digest: d, Size: int64(len(data))}
 	opts := target.PushOptions{}
 	if len(tags) > 0 {
@@ -145,6 +140,22 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// writeRepo opens repository name for a write of manifests or tags: under
+// its lock (the caller calls unlock) and with every referrers index complete.
+func (s *Server) writeRepo(ctx context.Context, name string) (*static.Tree, func(), *apiError) {
+	t, err := s.repo(name)
+	if err != nil {
+		return nil, nil, storageError(err, codeNameUnknown)
+	}
+	l := s.lock(name)
+	l.Lock()
+	if err := t.EnsureComplete(ctx); err != nil {
+		l.Unlock()
+		return nil, nil, storageError(err, codeNameUnknown)
+	}
+	return t, l.Unlock, nil
 }
 
 // manifestShape is what checkManifest reads of a manifest.
@@ -230,16 +241,11 @@ func checkManifest(contentType string, data []byte) (string, *apiError) {
 // digest removes the manifest, the tags that hold it, and its entry in its
 // subject's referrers index; a tag removes only the tag.
 func (s *Server) deleteManifest(ctx context.Context, w http.ResponseWriter, rt route) *apiError {
-	t, err := s.repo(rt.name)
-	if err != nil {
-		return storageError(err, codeNameUnknown)
+	t, unlock, e := s.writeRepo(ctx, rt.name)
+	if e != nil {
+		return e
 	}
-	l := s.lock(rt.name)
-	l.Lock()
-	defer l.Unlock()
-	if err := t.EnsureComplete(ctx); err != nil {
-		return storageError(err, codeNameUnknown)
-	}
+	defer unlock()
 	if d, err := digest.Parse(rt.ref); err == nil {
 		if err := deleteByDigest(ctx, t, d); err != nil {
 			return storageError(err, codeManifestUnknown)

@@ -494,21 +494,6 @@ func crashDo(ctx context.Context, hc *http.Client, method, u string, hdr http.He
 	return resp, b, nil
 }
 
-func crashWant(method, u string, resp *http.Response, body []byte, want int) error {
-	if resp.StatusCode == want {
-		return nil
-	}
-	return fmt.Errorf("%s %s: status %d, want %d; body %.300q", method, u, resp.StatusCode, want, body)
-}
-
-func crashLocation(resp *http.Response) (*url.URL, error) {
-	l := resp.Header.Get("Location")
-	if l == "" {
-		return nil, fmt.Errorf("%s %s: %d without a Location", resp.Request.Method, resp.Request.URL, resp.StatusCode)
-	}
-	return resp.Request.URL.Parse(l)
-}
-
 // crashPushMonolithic uploads a blob in the POST (?digest=).
 func crashPushMonolithic(ctx context.Context, hc *http.Client, base string, data []byte) (digest.Digest, error) {
 	d := digest.FromBytes(data)
@@ -517,7 +502,7 @@ func crashPushMonolithic(ctx context.Context, hc *http.Client, base string, data
 	if err != nil {
 		return d, err
 	}
-	return d, crashWant("POST", u, resp, body, http.StatusCreated)
+	return d, wantStatus("POST", u, resp, body, http.StatusCreated)
 }
 
 // crashPushChunked uploads a blob in a session: POST, a PATCH per chunk
@@ -530,10 +515,10 @@ func crashPushChunked(ctx context.Context, hc *http.Client, base string, data []
 	if err != nil {
 		return d, err
 	}
-	if err := crashWant("POST", u, resp, body, http.StatusAccepted); err != nil {
+	if err := wantStatus("POST", u, resp, body, http.StatusAccepted); err != nil {
 		return d, err
 	}
-	loc, err := crashLocation(resp)
+	loc, err := location(resp)
 	if err != nil {
 		return d, err
 	}
@@ -548,13 +533,13 @@ func crashPushChunked(ctx context.Context, hc *http.Client, base string, data []
 		if err != nil {
 			return d, err
 		}
-		if err := crashWant("PATCH", loc.String(), resp, body, http.StatusAccepted); err != nil {
+		if err := wantStatus("PATCH", loc.String(), resp, body, http.StatusAccepted); err != nil {
 			return d, err
 		}
 		if got, want := resp.Header.Get("Range"), fmt.Sprintf("0-%d", to-1); got != want {
 			return d, fmt.Errorf("PATCH %s: Range %q, want %q", loc, got, want)
 		}
-		if loc, err = crashLocation(resp); err != nil {
+		if loc, err = location(resp); err != nil {
 			return d, err
 		}
 		from = to
@@ -567,7 +552,7 @@ func crashPushChunked(ctx context.Context, hc *http.Client, base string, data []
 	if err != nil {
 		return d, err
 	}
-	if err := crashWant("PUT", loc.String(), resp, body, http.StatusCreated); err != nil {
+	if err := wantStatus("PUT", loc.String(), resp, body, http.StatusCreated); err != nil {
 		return d, err
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != d.String() {
@@ -583,7 +568,7 @@ func crashPutManifest(ctx context.Context, hc *http.Client, base, reference stri
 	if err != nil {
 		return err
 	}
-	if err := crashWant("PUT", u, resp, body, http.StatusCreated); err != nil {
+	if err := wantStatus("PUT", u, resp, body, http.StatusCreated); err != nil {
 		return err
 	}
 	if got, want := resp.Header.Get("Docker-Content-Digest"), digest.FromBytes(data).String(); got != want {
@@ -698,7 +683,7 @@ func crashGetManifest(ctx context.Context, hc *http.Client, base, reference stri
 	if err != nil {
 		return err
 	}
-	if err := crashWant("GET", u, resp, body, http.StatusOK); err != nil {
+	if err := wantStatus("GET", u, resp, body, http.StatusOK); err != nil {
 		return err
 	}
 	switch {
@@ -721,7 +706,7 @@ func crashGetBlob(ctx context.Context, hc *http.Client, base string, d digest.Di
 	if err != nil {
 		return err
 	}
-	if err := crashWant("GET", u, resp, body, http.StatusOK); err != nil {
+	if err := wantStatus("GET", u, resp, body, http.StatusOK); err != nil {
 		return err
 	}
 	if digest.FromBytes(body) != d || !bytes.Equal(body, data) {
@@ -743,7 +728,7 @@ func crashListReferrers(ctx context.Context, hc *http.Client, base string, subje
 		if err != nil {
 			return nil, err
 		}
-		if err := crashWant("GET", u, resp, body, http.StatusOK); err != nil {
+		if err := wantStatus("GET", u, resp, body, http.StatusOK); err != nil {
 			return nil, err
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != ocispec.MediaTypeImageIndex {
@@ -1005,7 +990,7 @@ func crashTempsInvisible(t *testing.T, ctx context.Context, hc *http.Client, bas
 	var tags struct {
 		Tags []string `json:"tags"`
 	}
-	if err := crashWant("GET", u, resp, body, http.StatusOK); err != nil {
+	if err := wantStatus("GET", u, resp, body, http.StatusOK); err != nil {
 		t.Error(err)
 	} else if err := json.Unmarshal(body, &tags); err != nil || !slices.Equal(tags.Tags, []string{crashTag}) {
 		t.Errorf("GET %s: tags %q (%v), want [%s]", u, tags.Tags, err, crashTag)

@@ -114,6 +114,15 @@ func (c *rawClient) do(ctx context.Context, method, u, contentType string, body 
 	return resp, b, nil
 }
 
+// wantStatus is nil when resp has status want, else an error naming the
+// request and the start of the body.
+func wantStatus(method, u string, resp *http.Response, body []byte, want int) error {
+	if resp.StatusCode == want {
+		return nil
+	}
+	return statusErr(method, u, resp, body, want)
+}
+
 func statusErr(method, u string, resp *http.Response, body []byte, want int) error {
 	return fmt.Errorf("%s %s: status %d, want %d; body %.300q", method, u, resp.StatusCode, want, body)
 }
