@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	ttl := fs.Duration("upload-ttl", server.DefaultUploadTTL, "an idle upload session expires after this long")
 	pageSize := fs.Int("page-size", server.DefaultPageSize, "most entries in one tags list or referrers page (then a Link to the next)")
 	logRequests := fs.Bool("log-requests", false, "log one line per request to stderr")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
+	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `Usage: referrers serve static:DIR [--addr HOST:PORT] [--allow-push] [--allow-delete] [--token-file FILE]
 
@@ -51,6 +54,9 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 		return usagef("static: empty directory")
 	case strings.Contains(dir, ":"):
 		return usagef("%q: serve takes the whole tree, static:DIR, without :NAME (a static DIR cannot contain ':')", pos[0])
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
 	}
 	token := strings.TrimSpace(e.getenv("REFERRERS_SERVE_TOKEN"))
 	if *tokenFile != "" {
@@ -81,17 +87,31 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 		return err
 	}
 	defer srv.Close()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	scheme := "http"
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		scheme = "https"
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	fmt.Fprintf(e.stderr, "serving static:%s on http://%s (%s)\n", dir, ln.Addr(), describeAccess(*allowPush, *allowDelete, token != ""))
+	fmt.Fprintf(e.stderr, "serving static:%s on %s://%s (%s)\n", dir, scheme, ln.Addr(), describeAccess(*allowPush, *allowDelete, token != ""))
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		fmt.Fprintf(e.stderr, "warning: %s is reachable from other machines, over plain HTTP\n", ln.Addr())
-		if *allowPush || *allowDelete {
-			fmt.Fprintln(e.stderr, "warning: and anyone who can reach it may write: prefer --token-file")
+		if scheme == "http" {
+			fmt.Fprintf(e.stderr, "warning: %s is reachable from other machines, over plain HTTP (a token travels in clear text: use --tls-cert/--tls-key)\n", ln.Addr())
 		}
+		if *allowPush || *allowDelete {
+			fmt.Fprintln(e.stderr, "warning: anyone who can reach it may write: prefer --token-file")
+		}
+	}
+	if hs.TLSConfig != nil {
+		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -3,7 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,6 +114,8 @@ func TestServeUsage(t *testing.T) {
 		{"missing tree, read-only", []string{"serve", "static:" + filepath.Join(t.TempDir(), "nope"), "--addr", "127.0.0.1:0"}, exitError, "serve static tree"},
 		{"bad address", []string{"serve", "static:" + t.TempDir(), "--addr", "127.0.0.1:99999"}, exitError, "listen on 127.0.0.1:99999"},
 		{"bad flag", []string{"serve", "static:x", "--nope"}, exitUsage, "flag provided but not defined"},
+		{"key without cert", []string{"serve", "static:x", "--tls-key", "k"}, exitUsage, "go together"},
+		{"bad cert", []string{"serve", "static:" + t.TempDir(), "--tls-cert", empty, "--tls-key", empty}, exitError, "TLS:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -119,3 +130,81 @@ func TestServeUsage(t *testing.T) {
 }
 
 func noEnv(string) string { return "" }
+
+// TestServeTLS serves HTTPS with a certificate made here, trusted by the
+// client alone.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"serve", "static:" + dir, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile}, noEnv, strings.NewReader(""), io.Discard, pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no output; exit %d", <-code)
+	}
+	m := regexp.MustCompile(` on (https://127\.0\.0\.1:\d+) `).FindStringSubmatch(lines.Text())
+	if m == nil {
+		t.Fatalf("first line %q", lines.Text())
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get(m[1] + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v2/ over TLS: %d", resp.StatusCode)
+	}
+	// plain HTTP gets Go's 400 "Client sent an HTTP request to an HTTPS server"
+	if resp, err := http.Get(strings.Replace(m[1], "https:", "http:", 1) + "/v2/"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP on the TLS port: %d", resp.StatusCode)
+		}
+	}
+	cancel()
+	if got := <-code; got != exitOK {
+		t.Errorf("exit %d", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"io/fs"
 	"net/url"
+	"path"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -26,6 +30,30 @@ func (s *Server) pageSize(q url.Values) (int, *apiError) {
 	return n, nil
 }
 
+// page cuts the sorted list to the entries after last, at most n, and sets
+// a Link to the next page (at path) when there are more (distribution-spec
+// v1.1.1, "Listing Tags"). It never returns nil, so the JSON is a list.
+func page(w http.ResponseWriter, list []string, last string, n int, path string) []string {
+	if last != "" {
+		i := sort.SearchStrings(list, last)
+		if i < len(list) && list[i] == last {
+			i++
+		}
+		list = list[i:]
+	}
+	if len(list) > n {
+		list = list[:n]
+		if n > 0 {
+			next := url.Values{"n": {strconv.Itoa(n)}, "last": {list[n-1]}}
+			w.Header().Set("Link", "<"+path+"?"+next.Encode()+`>; rel="next"`)
+		}
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return list
+}
+
 // listTags answers GET /v2/<name>/tags/list[?n=&last=] (distribution-spec
 // v1.1.1, "Listing Tags"): tags in lexical order, after last, at most n, with
 // a Link to the next page when there are more.
@@ -43,23 +71,7 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, rt route) *api
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
-	if last := q.Get("last"); last != "" {
-		i := sort.SearchStrings(tags, last)
-		if i < len(tags) && tags[i] == last {
-			i++
-		}
-		tags = tags[i:]
-	}
-	if len(tags) > n {
-		tags = tags[:n]
-		if n > 0 {
-			next := url.Values{"n": {strconv.Itoa(n)}, "last": {tags[n-1]}}
-			w.Header().Set("Link", `</v2/`+rt.name+`/tags/list?`+next.Encode()+`>; rel="next"`)
-		}
-	}
-	if tags == nil {
-		tags = []string{}
-	}
+	tags = page(w, tags, q.Get("last"), n, "/v2/"+rt.name+"/tags/list")
 	return writeJSON(w, r, "application/json", struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
@@ -124,6 +136,42 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	return writeJSON(w, r, ocispec.MediaTypeImageIndex, target.NewIndex(entries))
+}
+
+// listRepositories answers GET /v2/_catalog[?n=&last=], which
+// distribution-spec v1.1.1 leaves out but registry tools use to browse: the
+// repositories of the tree (directories under v2/ with a manifests/ or
+// blobs/ directory) the client may pull, sorted, paged like tags.
+func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) *apiError {
+	q := r.URL.Query()
+	n, e := s.pageSize(q)
+	if e != nil {
+		return e
+	}
+	var repos []string
+	_ = fs.WalkDir(s.root.FS(), "v2", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		switch d.Name() {
+		case "manifests", "blobs":
+			name := path.Dir(strings.TrimPrefix(p, "v2/"))
+			if checkName(name) == nil && (len(repos) == 0 || repos[len(repos)-1] != name) &&
+				s.cfg.auth.Authorize(r, Access{Repository: name, Action: ActionPull}) == nil {
+				repos = append(repos, name)
+			}
+			return fs.SkipDir
+		case "referrers", uploadsDir:
+			return fs.SkipDir
+		}
+		return nil
+	})
+	sort.Strings(repos)
+	repos = slices.Compact(repos)
+	repos = page(w, repos, q.Get("last"), n, "/v2/_catalog")
+	return writeJSON(w, r, "application/json", struct {
+		Repositories []string `json:"repositories"`
+	}{repos})
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, v any) *apiError {

@@ -18,6 +18,7 @@ const (
 	kindUpload
 	kindTags
 	kindReferrers
+	kindCatalog
 )
 
 // route is what a request path names (distribution-spec v1.1.1, "Endpoints").
@@ -34,8 +35,11 @@ var reserved = map[string]bool{"manifests": true, "blobs": true, "referrers": tr
 // parseRoute reads /v2/<name>/... from the right, so a name with any number
 // of components is found. ok is false for a path that is not an endpoint.
 func parseRoute(p string) (rt route, ok bool, err *apiError) {
-	if p == "/v2/" || p == "/v2" {
+	switch p {
+	case "/v2/", "/v2":
 		return route{kind: kindPing}, true, nil
+	case "/v2/_catalog":
+		return route{kind: kindCatalog}, true, nil
 	}
 	rest, found := strings.CutPrefix(p, "/v2/")
 	if !found {

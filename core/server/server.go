@@ -209,6 +209,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 		return s.listTags(w, r, rt)
 	case kindReferrers:
 		return s.listReferrers(ctx, w, r, rt)
+	case kindCatalog:
+		return s.listRepositories(w, r)
 	}
 	return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s is not a method of this endpoint", r.Method)
 }
@@ -216,7 +218,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 // actionOf is what a method on an endpoint does, and whether it exists.
 func actionOf(k kind, method string) (Action, bool) {
 	switch k {
-	case kindPing, kindTags, kindReferrers:
+	case kindPing, kindTags, kindReferrers, kindCatalog:
 		return ActionPull, method == http.MethodGet || method == http.MethodHead
 	case kindManifest:
 		switch method {

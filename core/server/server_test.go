@@ -525,7 +525,9 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v2/", 200, ""},
 		{"GET", "/v2", 200, ""},
 		{"GET", "/", 404, ""},
-		{"GET", "/v2/_catalog", 404, ""},
+		{"GET", "/v2/_catalog", 200, ""},
+		{"PUT", "/v2/_catalog", 405, codeUnsupported},
+		{"GET", "/v2/_catalog/x", 404, ""},
 		{"GET", "/v2/UPPER/manifests/v1", 400, codeNameInvalid},
 		{"GET", "/v2/a/../b/manifests/v1", 400, codeNameInvalid},
 		{"GET", "/v2/a/manifests/manifests/v1", 400, codeNameInvalid},
@@ -621,5 +623,28 @@ func TestConcurrentReferrers(t *testing.T) {
 	}
 	if len(idx.Manifests) != n {
 		t.Errorf("%d entries, want %d", len(idx.Manifests), n)
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, WithAllowPush(true))
+	f.pushManifest("b/app", "v1", image("1", nil, ""))
+	f.pushBlob("a", []byte("x"))
+	f.pushManifest("c", "v1", image("2", nil, ""))
+	if err := os.MkdirAll(filepath.Join(f.dir, "v2", "Bad", "manifests"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ query, body, link string }{
+		{"", `{"repositories":["a","b/app","c"]}`, ""},
+		{"?n=2", `{"repositories":["a","b/app"]}`, `</v2/_catalog?last=b%2Fapp&n=2>; rel="next"`},
+		{"?n=2&last=b%2Fapp", `{"repositories":["c"]}`, ""},
+	}
+	for _, c := range cases {
+		a := f.do("GET", "/v2/_catalog"+c.query, nil)
+		f.want(a, http.StatusOK, "")
+		if string(a.body) != c.body || a.header.Get("Link") != c.link {
+			t.Errorf("%s: got %s %q, want %s %q", c.query, a.body, a.header.Get("Link"), c.body, c.link)
+		}
 	}
 }

@@ -51,7 +51,7 @@ func (s *Serve) Log() string {
 
 // servingLine matches the one line `referrers serve` prints to stderr once it
 // listens: "serving static:DIR on http://HOST:PORT (...)".
-var servingLine = regexp.MustCompile(`^serving (.+) on (http://[^\s()]+)`)
+var servingLine = regexp.MustCompile(`^serving (.+) on (https?://[^\s()]+)`)
 
 // StartServe runs `referrers serve static:DIR ARGS...` with a private HOME
 // and waits (ServeStartTimeout) for its "serving ... on http://HOST:PORT"
