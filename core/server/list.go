@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"path"
 	"slices"
