@@ -215,8 +215,14 @@ func TestChunkedUpload(t *testing.T) {
 	if got := a.header.Get("Range"); got != "0-999" {
 		t.Errorf("status Range %q", got)
 	}
-	// a streamed chunk (no Content-Range), then the last chunk with the PUT
+	// a streamed chunk (no Content-Range), then the last chunk with the PUT,
+	// first out of order (416, the session goes on)
 	f.want(f.do("PATCH", loc, data[1000:2000]), http.StatusAccepted, "")
+	a = f.do("PUT", loc+"?digest="+d.String(), data[2100:], "Content-Range", "2100-2999")
+	f.want(a, http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid)
+	if got := a.header.Get("Range"); got != "0-1999" {
+		t.Errorf("Range %q after a 416 PUT", got)
+	}
 	a = f.do("PUT", loc+"?digest="+d.String(), data[2000:], "Content-Range", "2000-2999")
 	f.want(a, http.StatusCreated, "")
 	if a.header.Get("Docker-Content-Digest") != d.String() || a.header.Get("Location") != "/v2/app/blobs/"+d.String() {
@@ -260,6 +266,15 @@ func TestUploadErrors(t *testing.T) {
 		f := newFixture(t, WithAllowPush(true))
 		loc := f.do("POST", "/v2/app/blobs/uploads/", nil).header.Get("Location")
 		f.want(f.do("PUT", loc, data), http.StatusBadRequest, codeDigestInvalid)
+	})
+	t.Run("monolithic out of order", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, WithAllowPush(true))
+		f.want(f.do("POST", "/v2/app/blobs/uploads/?digest="+d.String(), data, "Content-Range", "5-21"), http.StatusRequestedRangeNotSatisfiable, "")
+		f.noUploads()
+		if n := len(f.s.uploads); n != 0 {
+			t.Errorf("%d sessions left", n)
+		}
 	})
 	t.Run("over the size limit", func(t *testing.T) {
 		t.Parallel()

@@ -80,9 +80,10 @@ func (s *Server) startUpload(w http.ResponseWriter, r *http.Request, rt route) *
 			return e
 		}
 		defer s.release(u)
+		defer s.end(u) // a single request: no session outlives it
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if e := s.finish(r, t, u, d); e != nil {
+		if e := s.finish(w, r, t, u, d); e != nil {
 			return e
 		}
 		blobCreated(w, rt.name, d)
@@ -206,7 +207,7 @@ func (s *Server) continueUpload(w http.ResponseWriter, r *http.Request, rt route
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
-	if e := s.finish(r, t, u, d); e != nil {
+	if e := s.finish(w, r, t, u, d); e != nil {
 		return e
 	}
 	blobCreated(w, rt.name, d)
@@ -216,8 +217,8 @@ func (s *Server) continueUpload(w http.ResponseWriter, r *http.Request, rt route
 // finish appends the request's body and moves the session's data into place
 // as blob d after checking its digest. The session ends, whatever happens,
 // unless the chunk was out of order (416), which the client may retry.
-func (s *Server) finish(r *http.Request, t *static.Tree, u *upload, d digest.Digest) *apiError {
-	if e := s.appendChunk(nil, r, u); e != nil {
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, t *static.Tree, u *upload, d digest.Digest) *apiError {
+	if e := s.appendChunk(w, r, u); e != nil {
 		if e.status != http.StatusRequestedRangeNotSatisfiable {
 			s.end(u)
 		}
@@ -251,7 +252,7 @@ func (s *Server) finish(r *http.Request, t *static.Tree, u *upload, d digest.Dig
 // appendChunk adds the request's body to the session (distribution-spec
 // v1.1.1, "Pushing a blob in chunks"): with Content-Range, only at the
 // session's end (else 416, with the session's progress in the answer's
-// headers when w is not nil); capped at the upload size limit (413 ends the
+// headers); capped at the upload size limit (413 ends the
 // session). A body cut short leaves the session as it was.
 func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, u *upload) *apiError {
 	if cr := r.Header.Get("Content-Range"); cr != "" {
@@ -260,7 +261,7 @@ func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, u *upload) 
 			return errorf(http.StatusBadRequest, codeBlobUploadInvalid, "Content-Range %q is not <start>-<end>", clip(cr))
 		}
 		if start != u.size {
-			u.progress(w0(w))
+			u.progress(w)
 			return errorf(http.StatusRequestedRangeNotSatisfiable, codeBlobUploadInvalid, "chunk starts at %d, the upload has %d bytes", start, u.size)
 		}
 		if r.ContentLength >= 0 && end-start+1 != r.ContentLength {
@@ -298,20 +299,6 @@ func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, u *upload) 
 	u.size += n
 	return nil
 }
-
-// w0 lets appendChunk set headers when there is no writer to set them on.
-func w0(w http.ResponseWriter) http.ResponseWriter {
-	if w == nil {
-		return discardHeaders{h: http.Header{}}
-	}
-	return w
-}
-
-type discardHeaders struct{ h http.Header }
-
-func (d discardHeaders) Header() http.Header       { return d.h }
-func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
-func (discardHeaders) WriteHeader(int)             {}
 
 // parseContentRange reads "<start>-<end>" (also with a "bytes " or "bytes="
 // prefix, as some clients send it).
