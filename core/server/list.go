@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -101,6 +102,13 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 	l := s.lock(rt.name)
 	l.RLock()
 	res, err := t.Referrers(ctx, d, "")
+	if errors.Is(err, target.ErrTooLarge) {
+		// a pre-rendered index over the cap (written by another tool):
+		// the scan has no cap, and the answer is paged
+		var idx ocispec.Index
+		idx, err = t.IndexFor(ctx, d)
+		res.Manifests = idx.Manifests
+	}
 	l.RUnlock()
 	switch {
 	case err == nil:

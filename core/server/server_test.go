@@ -663,3 +663,41 @@ func TestCatalog(t *testing.T) {
 		}
 	}
 }
+
+// A subject's referrers index is capped like a manifest: a push that would
+// need a bigger one is 413, and nothing of it is stored; a list of the
+// subject answers from a scan.
+func TestReferrersIndexCap(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, WithAllowPush(true))
+	subject := image("subject", nil, "")
+	f.pushManifest("app", "v1", subject)
+	f.pushManifest("app", "other", image("other", nil, "")) // makes the tree complete
+	var entries []ocispec.Descriptor
+	for i := 0; len(entries)*120 < 4<<20+1; i++ {
+		entries = append(entries, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString(fmt.Sprint(i)), Size: 1, ArtifactType: "application/x"})
+	}
+	big, _ := json.Marshal(ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: entries})
+	if len(big) <= 4<<20 {
+		t.Fatalf("index of %d bytes", len(big))
+	}
+	sd := digest.FromBytes(subject)
+	refs := filepath.Join(f.dir, "v2", "app", "referrers")
+	if err := os.WriteFile(filepath.Join(refs, sd.String()), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	for _, p := range []string{sd.String(), ".complete"} {
+		if err := os.Chtimes(filepath.Join(refs, p), later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := image("one too many", subjectOf(subject), "application/x")
+	a := f.do("PUT", "/v2/app/manifests/"+digest.FromBytes(m).String(), m, "Content-Type", ocispec.MediaTypeImageManifest)
+	f.want(a, http.StatusRequestEntityTooLarge, codeSizeInvalid)
+	f.want(f.do("HEAD", "/v2/app/manifests/"+digest.FromBytes(m).String(), nil), http.StatusNotFound, "")
+	// a list still answers, from a scan of the stored manifests (none refer to it)
+	if idx, _ := f.referrers("app", sd, ""); len(idx.Manifests) != 0 {
+		t.Errorf("listed %d", len(idx.Manifests))
+	}
+}
