@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/oci-referrers/referrers/core/referrers"
@@ -24,10 +25,13 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		gc             = fs.Bool("gc-fallback-index", false, "delete the superseded referrers tag index (needs delete permission)")
 		skipIfExists   = fs.Bool("skip-if-exists", false, "push nothing if a referrer with the same artifact type, config and files exists (annotations may differ)")
 		exportManifest = fs.String("export-manifest", "", "also write the pushed manifest to this file")
+		stdinName      = fs.String("stdin-name", "", "the title (org.opencontainers.image.title) of the file - read from standard input\n"+
+			"(required with -; it is spooled to a temporary file, removed afterwards)")
 	)
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
+		fmt.Fprintln(fs.Output(), "A FILE of - is standard input (with --stdin-name; ./- for a file named -).")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -44,6 +48,13 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return usageError{err}
 	}
+	spoolDir, err := stdinSpool(pos[1:], c.passwordStdin)
+	if err != nil {
+		return err
+	}
+	if spoolDir != "" {
+		defer os.RemoveAll(spoolDir)
+	}
 	art, err := frontend.ArtifactSpec{
 		ArtifactType:   *artifactType,
 		Files:          pos[1:],
@@ -51,6 +62,9 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		AnnotationFile: *annotationFile,
 		Config:         *config,
 		Created:        *created,
+		Stdin:          ctxReader{ctx, e.stdin},
+		StdinName:      *stdinName,
+		SpoolDir:       spoolDir,
 	}.Build(e.getenv, e.now)
 	if errors.Is(err, frontend.ErrInput) {
 		return usageError{err}
@@ -109,4 +123,51 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		fmt.Fprintf(e.stderr, "referrers attach: the registry has no Referrers API; recorded in the referrers tag %s\n", res.FallbackTag)
 	}
 	return nil
+}
+
+// stdinSpool returns a new temporary directory to spool standard input to
+// when the files name it ("-"), and "" when they do not. Standard input cannot
+// be both a file and the password of --password-stdin.
+func stdinSpool(files []string, passwordStdin bool) (string, error) {
+	if !frontend.ReadsStdin(files) {
+		return "", nil
+	}
+	if passwordStdin {
+		return "", usagef("the file %s and --password-stdin both read standard input; "+
+			"give the credentials with REFERRERS_USERNAME and REFERRERS_PASSWORD instead", frontend.StdinFile)
+	}
+	dir, err := os.MkdirTemp("", "referrers-stdin-")
+	if err != nil {
+		return "", fmt.Errorf("spool standard input: %w", err)
+	}
+	return dir, nil
+}
+
+// ctxReader is r whose reads give up when ctx ends, so that an interrupt stops
+// an attach waiting on a terminal's standard input. A read that gives up goes
+// on in its goroutine; the process is about to exit.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := c.r.Read(p)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.n, r.err
+	case <-c.ctx.Done():
+		return 0, c.ctx.Err()
+	}
 }

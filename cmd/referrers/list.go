@@ -22,6 +22,13 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs.Var(&annotations, "annotation", "keep referrers with this annotation key=value (repeatable: all of them)")
 	depth := fs.Int("depth", 1, "levels of referrers to list (2 adds the referrers of referrers)")
 	fs.BoolVar(&c.scanBlobs, "scan-blobs", false, "oci: also scan every manifest blob in blobs/, not only those index.json reaches")
+	var ord orderOptions
+	fs.StringVar(&ord.sortKey, "sort-annotation", "", "sort the referrers (first level) by the value of annotation `KEY`, ascending, instead of by digest;\n"+
+		"values compare as strings, so UTC RFC 3339 times of one precision (as --created now writes them) sort by time;\n"+
+		"referrers without KEY come last; ties go by digest")
+	fs.BoolVar(&ord.latest, "latest", false, "keep only the referrer with the greatest value of the --sort-annotation KEY\n"+
+		"(default "+latestKey+"), after --artifact-type and --annotation;\n"+
+		"referrers without KEY are skipped with a warning; if none has it, an error (exit 1)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers list SUBJECT [flags]")
 		fs.PrintDefaults()
@@ -68,6 +75,13 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	var w string
+	if res.Referrers, w, err = order(res.Referrers, ord); err != nil {
+		return err
+	}
+	if w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stderr, "referrers list: warning:", w)
 	}
@@ -82,8 +96,9 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	return nil
 }
 
-// writeJSON prints the referrers image index exactly as the Referrers API
-// shapes it (entries sorted by digest). With --depth > 1 it prints
+// writeJSON prints the referrers image index as the Referrers API shapes it
+// (entries sorted by digest, unless --sort-annotation or --latest reordered or
+// dropped them). With --depth > 1 it prints
 // {"subject", "mode", "referrers": [{"descriptor", "mode", "referrers"}]}.
 func writeJSON(w io.Writer, res referrers.ListResult, depth int) error {
 	enc := json.NewEncoder(w)

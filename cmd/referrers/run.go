@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,15 +104,20 @@ type usageError struct{ error }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // parseInterspersed lets flags come before, between and after positional
-// arguments ("attach SUBJECT file --artifact-type x"). A flag error is returned
-// once, with a hint, instead of the flag package's full usage; -h prints the
-// usage to the flag set's output.
+// arguments ("attach SUBJECT file --artifact-type x"). "-:MEDIATYPE" (standard
+// input as a FILE) is a positional argument too, not a flag. A flag error is
+// returned once, with a hint, instead of the flag package's full usage; -h
+// prints the usage to the flag set's output.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	out := fs.Output()
 	fs.SetOutput(io.Discard)
 	defer fs.SetOutput(out)
 	var pos []string
 	for {
+		var tail []string
+		if i := stdinArgIndex(fs, args); i >= 0 {
+			args, tail = args[:i], args[i:] // the flag package would read it as a flag
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(out)
@@ -120,7 +126,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			}
 			return nil, usagef("%v (run 'referrers %s -h' for the flags)", err, fs.Name())
 		}
-		args = fs.Args()
+		args = slices.Concat(fs.Args(), tail)
 		if len(args) == 0 {
 			return pos, nil
 		}
@@ -130,6 +136,31 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// stdinArgIndex returns the index in args of the first "-:MEDIATYPE" that is
+// not a flag's value, or -1 when there is none before "--".
+func stdinArgIndex(fs *flag.FlagSet, args []string) int {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return -1
+		case strings.HasPrefix(a, "-:"):
+			return i
+		case len(a) > 1 && a[0] == '-' && !strings.Contains(a, "="):
+			if f := fs.Lookup(strings.TrimLeft(a, "-")); f != nil && !isBoolFlag(f) {
+				i++ // skip its value
+			}
+		}
+	}
+	return -1
+}
+
+// isBoolFlag reports whether f takes no value ("--latest", not "--latest true").
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // common are the flags every registry command has.

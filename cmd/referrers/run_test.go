@@ -917,3 +917,48 @@ func TestDebug(t *testing.T) {
 		t.Errorf("stdout = %q, want the artifact reference", r.stdout)
 	}
 }
+
+// TestParseInterspersed checks the split of flags and positional arguments,
+// in particular "-:MEDIATYPE" (standard input), which looks like a flag.
+func TestParseInterspersed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantPos string // positional arguments joined by " "
+		wantS   string // --s
+		wantB   bool   // --b
+		wantErr string
+	}{
+		{name: "flags around", args: []string{"--b", "x", "--s", "v", "y"}, wantPos: "x y", wantS: "v", wantB: true},
+		{name: "stdin", args: []string{"x", "-", "--s", "v"}, wantPos: "x -", wantS: "v"},
+		{name: "stdin with a media type", args: []string{"x", "-:text/plain", "--s", "v"}, wantPos: "x -:text/plain", wantS: "v"},
+		{name: "stdin with a media type first", args: []string{"-:text/plain", "x"}, wantPos: "-:text/plain x"},
+		{name: "after a bool flag", args: []string{"--b", "-:text/plain"}, wantPos: "-:text/plain", wantB: true},
+		{name: "twice", args: []string{"-:a/b", "--b", "-:c/d"}, wantPos: "-:a/b -:c/d", wantB: true},
+		{name: "a flag's value", args: []string{"--s", "-:x", "y"}, wantPos: "y", wantS: "-:x"},
+		{name: "after --", args: []string{"x", "--", "-:a/b"}, wantPos: "x -:a/b"},
+		{name: "unknown flag", args: []string{"-:a/b", "--nope"}, wantErr: "-nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			s := fs.String("s", "", "")
+			b := fs.Bool("b", false, "")
+			pos, err := parseInterspersed(fs, tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(pos, " "); got != tt.wantPos || *s != tt.wantS || *b != tt.wantB {
+				t.Errorf("got %q, --s %q, --b %v; want %q, %q, %v", got, *s, *b, tt.wantPos, tt.wantS, tt.wantB)
+			}
+		})
+	}
+}

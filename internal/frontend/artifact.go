@@ -1,7 +1,8 @@
 // Package frontend holds what the front ends (the CLI and the GitHub Action)
 // share above the verbs: turning user input (file arguments, annotations, an
-// annotation file, a created time) into a referrers.Artifact. It reads files
-// and the environment it is given; the core packages never do.
+// annotation file, a created time) into a referrers.Artifact. It reads files,
+// the standard input and the environment it is given; the core packages never
+// do.
 package frontend
 
 import (
@@ -52,19 +53,35 @@ type ArtifactSpec struct {
 	Config string
 	// Created is the created time: "", "none", "now" or RFC 3339; see Created.
 	Created string
-	Names   Names
+	// Stdin, when set, is what the file "-" (StdinFile, with or without
+	// ":MEDIATYPE") reads; "-" may then appear once, and needs StdinName. When
+	// nil, "-" is an ordinary file name.
+	Stdin io.Reader
+	// StdinName is the org.opencontainers.image.title of the layer read from
+	// Stdin: a base name, as the other files' titles are.
+	StdinName string
+	// SpoolDir is an existing directory where Stdin is copied before it is
+	// hashed, since a blob is read twice (hashed here, streamed again by the
+	// push) and a pipe can be read once. The caller creates it and removes it
+	// once the artifact is pushed. Required when Stdin is read.
+	SpoolDir string
+	Names    Names
 }
+
+// StdinFile is the file argument that reads ArtifactSpec.Stdin.
+const StdinFile = "-"
 
 // Names are the user-facing names of ArtifactSpec's fields.
 type Names struct {
-	ArtifactType, Created, Config string
+	ArtifactType, Created, Config, StdinName string
 }
 
 // CLINames are the CLI's flag names.
-var CLINames = Names{ArtifactType: "--artifact-type", Created: "--created", Config: "--config"}
+var CLINames = Names{ArtifactType: "--artifact-type", Created: "--created", Config: "--config", StdinName: "--stdin-name"}
 
 // Build checks the spec and opens its files (hashing them; they are streamed
-// again when pushed). Input errors wrap ErrInput.
+// again when pushed); the file "-" is Stdin, spooled to SpoolDir first (its
+// size is not capped: it takes that much disk). Input errors wrap ErrInput.
 func (s ArtifactSpec) Build(getenv func(string) string, now func() time.Time) (referrers.Artifact, error) {
 	n := s.Names
 	if n == (Names{}) {
@@ -77,6 +94,9 @@ func (s ArtifactSpec) Build(getenv func(string) string, now func() time.Time) (r
 		if err := referrers.ValidMediaType(s.ArtifactType); err != nil {
 			return referrers.Artifact{}, inputf("%s: %v", n.ArtifactType, err)
 		}
+	}
+	if err := s.checkStdin(n); err != nil {
+		return referrers.Artifact{}, err
 	}
 	art := referrers.Artifact{ArtifactType: s.ArtifactType, Annotations: map[string]string{}}
 	var af referrers.AnnotationFile
@@ -117,8 +137,7 @@ func (s ArtifactSpec) Build(getenv func(string) string, now func() time.Time) (r
 	}
 	used := map[string]bool{}
 	for _, f := range s.Files {
-		path, mt := SplitFileArg(f)
-		b, err := referrers.FileBlob(path, mt)
+		b, err := s.fileBlob(f)
 		if err != nil {
 			return art, err
 		}
@@ -133,6 +152,81 @@ func (s ArtifactSpec) Build(getenv func(string) string, now func() time.Time) (r
 		}
 	}
 	return art, nil
+}
+
+// fileBlob opens the file argument f: a file, or Stdin for StdinFile.
+func (s ArtifactSpec) fileBlob(f string) (referrers.Blob, error) {
+	path, mt := SplitFileArg(f)
+	if path == StdinFile && s.Stdin != nil {
+		return s.stdinBlob(mt)
+	}
+	return referrers.FileBlob(path, mt)
+}
+
+// ReadsStdin reports whether the file arguments name StdinFile, so that the
+// caller reads standard input for nothing else (a password) and makes a
+// SpoolDir.
+func ReadsStdin(files []string) bool { return stdinCount(files) > 0 }
+
+func stdinCount(files []string) int {
+	n := 0
+	for _, f := range files {
+		if path, _ := SplitFileArg(f); path == StdinFile {
+			n++
+		}
+	}
+	return n
+}
+
+// checkStdin checks the use of StdinFile before anything is read: once at
+// most, with a StdinName that is a base name, and no StdinName without it.
+func (s ArtifactSpec) checkStdin(n Names) error {
+	if s.Stdin == nil {
+		return nil
+	}
+	switch count := stdinCount(s.Files); {
+	case count > 1:
+		return inputf("the file %s (standard input) can be given only once", StdinFile)
+	case count == 0 && s.StdinName != "":
+		return inputf("%s names the file %s (standard input), which is not among the files", n.StdinName, StdinFile)
+	case count == 0:
+		return nil
+	case s.StdinName == "":
+		return inputf("the file %s (standard input) needs %s NAME, its title", StdinFile, n.StdinName)
+	case s.StdinName == "." || s.StdinName == ".." || strings.ContainsAny(s.StdinName, `/\`):
+		return inputf("%s %q: want a file name without a directory", n.StdinName, s.StdinName)
+	}
+	return nil
+}
+
+// stdinBlob copies Stdin to a file in SpoolDir and returns it as a blob titled
+// StdinName. A bad media type is found before Stdin is read.
+func (s ArtifactSpec) stdinBlob(mediaType string) (referrers.Blob, error) {
+	if mediaType != "" {
+		if err := referrers.ValidMediaType(mediaType); err != nil {
+			return referrers.Blob{}, fmt.Errorf("file %s: %w", StdinFile, err)
+		}
+	}
+	if s.SpoolDir == "" {
+		return referrers.Blob{}, errors.New("frontend: reading standard input needs a SpoolDir")
+	}
+	f, err := os.CreateTemp(s.SpoolDir, "stdin-*")
+	if err != nil {
+		return referrers.Blob{}, fmt.Errorf("spool standard input: %w", err)
+	}
+	_, err = io.Copy(f, s.Stdin)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return referrers.Blob{}, fmt.Errorf("spool standard input: %w", err)
+	}
+	b, err := referrers.FileBlob(f.Name(), mediaType)
+	if err != nil {
+		return b, err
+	}
+	b.Descriptor.Annotations[ocispec.AnnotationTitle] = s.StdinName
+	return b, nil
 }
 
 // SplitFileArg splits "path[:mediatype]"; the part after the last ':' is a
