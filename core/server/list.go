@@ -98,28 +98,36 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
-	var entries []ocispec.Descriptor
 	l := s.lock(rt.name)
 	l.RLock()
-	res, err := t.Referrers(ctx, d, "")
-	if errors.Is(err, target.ErrTooLarge) {
-		// a pre-rendered index over the cap (written by another tool):
-		// the scan has no cap, and the answer is paged
-		var idx ocispec.Index
-		idx, err = t.IndexFor(ctx, d)
-		res.Manifests = idx.Manifests
+	key, stamp := rt.name+"@"+d.String(), s.stamp(rt.name, d, l.writes.Load())
+	entries, hit := s.indexes.get(key, stamp)
+	if !hit {
+		res, err := t.Referrers(ctx, d, "")
+		if errors.Is(err, target.ErrTooLarge) {
+			// a pre-rendered index over the cap (written by another tool):
+			// the scan has no cap, and the answer is paged
+			var idx ocispec.Index
+			idx, err = t.IndexFor(ctx, d)
+			res = target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}
+		}
+		switch {
+		case err == nil:
+			entries = sorted(res.Manifests)
+			if res.Source == "index" {
+				s.indexes.put(key, stamp, entries)
+			}
+		case isNotFound(err): // no repository yet: no referrers
+		default:
+			l.RUnlock()
+			return storageError(err, codeNameUnknown)
+		}
 	}
 	l.RUnlock()
-	switch {
-	case err == nil:
-		entries = res.Manifests
-	case isNotFound(err): // no repository yet: no referrers
-	default:
-		return storageError(err, codeNameUnknown)
-	}
+	// entries may be shared with the cache: read only from here on
 	at := q.Get("artifactType")
 	if at != "" {
-		kept := entries[:0:0]
+		var kept []ocispec.Descriptor
 		for _, e := range entries {
 			if e.ArtifactType == at {
 				kept = append(kept, e)
@@ -128,7 +136,6 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 		entries = kept
 		w.Header().Set("OCI-Filters-Applied", "artifactType")
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Digest < entries[j].Digest })
 	if last := q.Get("last"); last != "" {
 		i := sort.Search(len(entries), func(i int) bool { return string(entries[i].Digest) > last })
 		entries = entries[i:]

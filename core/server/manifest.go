@@ -155,7 +155,7 @@ func (s *Server) writeRepo(ctx context.Context, name string) (*static.Tree, func
 		l.Unlock()
 		return nil, nil, storageError(err, codeNameUnknown)
 	}
-	return t, l.Unlock, nil
+	return t, func() { l.writes.Add(1); l.Unlock() }, nil
 }
 
 // manifestShape is what checkManifest reads of a manifest.

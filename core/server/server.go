@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oci-referrers/referrers/core/static"
@@ -57,11 +58,13 @@ type Server struct {
 	mu      sync.Mutex
 	uploads map[string]*upload
 
-	// locks holds a *sync.RWMutex per repository: writes of manifests and
+	// locks holds a *repoLock per repository: writes of manifests and
 	// tags hold it, referrers reads share it, so a read never sees a
 	// half-done push (which would make the index look stale and cost a
 	// scan) and writers queue fairly instead of polling the tree's flock.
 	locks sync.Map
+
+	indexes indexCache
 
 	stop chan struct{}
 	done chan struct{}
@@ -136,9 +139,16 @@ func (s *Server) janitor() {
 }
 
 // lock returns the in-process lock of repository name.
-func (s *Server) lock(name string) *sync.RWMutex {
-	l, _ := s.locks.LoadOrStore(name, &sync.RWMutex{})
-	return l.(*sync.RWMutex)
+func (s *Server) lock(name string) *repoLock {
+	l, _ := s.locks.LoadOrStore(name, &repoLock{})
+	return l.(*repoLock)
+}
+
+// repoLock is a repository's in-process lock and the count of writes done
+// under it (which keys the cache of referrers indexes).
+type repoLock struct {
+	sync.RWMutex
+	writes atomic.Uint64
 }
 
 // repo opens repository name of the tree (no I/O).

@@ -701,3 +701,47 @@ func TestReferrersIndexCap(t *testing.T) {
 		t.Errorf("listed %d", len(idx.Manifests))
 	}
 }
+
+// The decoded-index cache never hides a change: the server's own writes and
+// another tool's (seen through the tree's times) both show on the next list.
+func TestIndexCache(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, WithAllowPush(true), WithAllowDelete(true))
+	subject := image("subject", nil, "")
+	f.pushManifest("app", "v1", subject)
+	sd := digest.FromBytes(subject)
+	a := image("a", subjectOf(subject), "application/x")
+	f.pushManifest("app", digest.FromBytes(a).String(), a)
+	count := func() int {
+		idx, _ := f.referrers("app", sd, "")
+		return len(idx.Manifests)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d referrers, want 1", n)
+	}
+	if n := count(); n != 1 { // from the cache
+		t.Fatalf("%d referrers, want 1", n)
+	}
+	// our own delete and a push of the same size in the same tick
+	f.want(f.do("DELETE", "/v2/app/manifests/"+digest.FromBytes(a).String(), nil), http.StatusAccepted, "")
+	b := image("b", subjectOf(subject), "application/x")
+	f.pushManifest("app", digest.FromBytes(b).String(), b)
+	idx, _ := f.referrers("app", sd, "")
+	if len(idx.Manifests) != 1 || idx.Manifests[0].Digest != digest.FromBytes(b) {
+		t.Fatalf("after delete+push: %v", idx.Manifests)
+	}
+	// another tool stores a referrer directly, a second later
+	c := image("c", subjectOf(subject), "application/x")
+	cd := digest.FromBytes(c)
+	dir := filepath.Join(f.dir, "v2", "app", "manifests")
+	if err := os.WriteFile(filepath.Join(dir, cd.String()), c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(2 * time.Second)
+	if err := os.Chtimes(dir, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("after a foreign write: %d referrers, want 2", n)
+	}
+}
