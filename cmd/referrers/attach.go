@@ -29,6 +29,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 			"(required with -; it is spooled to a temporary file, removed afterwards)")
 	)
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
+	fs.Lookup("platform").Usage = "for an index SUBJECT, attach to its child for os/arch[/variant], or with all to each of its platform image manifests"
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
 		fmt.Fprintln(fs.Output(), "A FILE of - is standard input (with --stdin-name; ./- for a file named -).")
@@ -47,6 +48,14 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
 		return usageError{err}
+	}
+	all := c.platform == platformAll
+	if all {
+		c.platform = "" // the subject is the index; attachAll picks its children
+	} else if c.platform != "" {
+		if _, err := referrers.ParsePlatform(c.platform); err != nil {
+			return usagef("--platform: %w, or %s", err, platformAll)
+		}
 	}
 	spoolDir, err := stdinSpool(pos[1:], c.passwordStdin)
 	if err != nil {
@@ -79,12 +88,16 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	}
 	defer loc.close()
 	repo := loc.target
+	client := c.verbs(e)
+	opts := referrers.AttachOptions{Mode: mode, GCFallbackIndex: *gc, SkipIfExists: *skipIfExists}
+	if all {
+		return attachAll(ctx, e, c.format, loc, pos[0], client, art, opts, *exportManifest)
+	}
 	subject, err := referrers.ResolveSubject(ctx, repo, loc.reference, c.platform)
 	if err != nil {
 		return err
 	}
-	client := c.verbs(e)
-	res, err := client.Attach(ctx, repo, subject, art, referrers.AttachOptions{Mode: mode, GCFallbackIndex: *gc, SkipIfExists: *skipIfExists})
+	res, err := client.Attach(ctx, repo, subject, art, opts)
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stderr, "referrers attach: warning:", w)
 	}
@@ -96,33 +109,58 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 			return fmt.Errorf("export manifest: %w", err)
 		}
 	}
-	reference := loc.at(res.Descriptor.Digest)
+	out := newAttachOutput(loc, art, res, "")
 	if c.format == "json" {
-		out := struct {
-			Digest       string `json:"digest"`
-			Reference    string `json:"reference"`
-			Subject      string `json:"subject"`
-			ArtifactType string `json:"artifactType"`
-			Mode         string `json:"mode"`
-			FallbackTag  string `json:"fallbackTag,omitempty"`
-			Skipped      bool   `json:"skipped,omitempty"`
-		}{res.Descriptor.Digest.String(), reference, loc.at(subject.Digest), art.ArtifactType, string(res.Mode), res.FallbackTag, res.Skipped}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintln(e.stdout, reference)
-	if res.Skipped {
-		fmt.Fprintln(e.stderr, "referrers attach: an equivalent referrer exists; nothing pushed")
-		return nil
-	}
-	switch {
-	case res.Mode == referrers.ModeTag && mode == referrers.ModeTag:
-		fmt.Fprintf(e.stderr, "referrers attach: recorded in the referrers tag %s (--referrers-mode tag)\n", res.FallbackTag)
-	case res.Mode == referrers.ModeTag:
-		fmt.Fprintf(e.stderr, "referrers attach: the registry has no Referrers API; recorded in the referrers tag %s\n", res.FallbackTag)
+	fmt.Fprintln(e.stdout, out.Reference)
+	if note := attachNote(res, mode); note != "" {
+		fmt.Fprintln(e.stderr, "referrers attach:", note)
 	}
 	return nil
+}
+
+// attachOutput is the json output of one attach (an element of the array that
+// --platform all prints).
+type attachOutput struct {
+	Digest       string `json:"digest"`
+	Reference    string `json:"reference"`
+	Subject      string `json:"subject"`
+	Platform     string `json:"platform,omitempty"` // --platform all only
+	ArtifactType string `json:"artifactType"`
+	Mode         string `json:"mode"`
+	FallbackTag  string `json:"fallbackTag,omitempty"`
+	Skipped      bool   `json:"skipped,omitempty"`
+}
+
+func newAttachOutput(loc *location, art referrers.Artifact, res referrers.AttachResult, platform string) attachOutput {
+	return attachOutput{
+		Digest:       res.Descriptor.Digest.String(),
+		Reference:    loc.at(res.Descriptor.Digest),
+		Subject:      loc.at(res.Subject.Digest),
+		Platform:     platform,
+		ArtifactType: art.ArtifactType,
+		Mode:         string(res.Mode),
+		FallbackTag:  res.FallbackTag,
+		Skipped:      res.Skipped,
+	}
+}
+
+// attachNote is what the text format says on stderr about an attach that
+// succeeded, or "": that nothing was pushed, or that the referrers tag schema
+// recorded it (mode is the one asked for).
+func attachNote(res referrers.AttachResult, mode referrers.Mode) string {
+	switch {
+	case res.Skipped:
+		return "an equivalent referrer exists; nothing pushed"
+	case res.Mode == referrers.ModeTag && mode == referrers.ModeTag:
+		return fmt.Sprintf("recorded in the referrers tag %s (--referrers-mode tag)", res.FallbackTag)
+	case res.Mode == referrers.ModeTag:
+		return fmt.Sprintf("the registry has no Referrers API; recorded in the referrers tag %s", res.FallbackTag)
+	}
+	return ""
 }
 
 // stdinSpool returns a new temporary directory to spool standard input to

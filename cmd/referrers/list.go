@@ -6,12 +6,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/referrers"
+	"github.com/oci-referrers/referrers/core/target"
 )
+
+// childParallel bounds how many children of an index --include-children lists
+// at once.
+const childParallel = 4
 
 func cmdList(ctx context.Context, e env, args []string) (err error) {
 	var c common
@@ -29,6 +35,8 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs.BoolVar(&ord.latest, "latest", false, "keep only the referrer with the greatest value of the --sort-annotation KEY\n"+
 		"(default "+latestKey+"), after --artifact-type and --annotation;\n"+
 		"referrers without KEY are skipped with a warning; if none has it, an error (exit 1)")
+	includeChildren := fs.Bool("include-children", false, "for an index SUBJECT, also list the referrers of each of its child manifests\n"+
+		"(in the index's order, each with the same filters); not with --platform")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers list SUBJECT [flags]")
 		fs.PrintDefaults()
@@ -45,6 +53,9 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	}
 	if *depth < 1 || *depth > 64 {
 		return usagef("--depth must be between 1 and 64")
+	}
+	if *includeChildren && c.platform != "" {
+		return usagef("--include-children lists every child of the index and --platform picks one: give one of them")
 	}
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
@@ -71,29 +82,152 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	res, err := c.verbs(e).List(ctx, repo, subject, opts)
+	verbs := c.verbs(e)
+	res, err := listOne(ctx, verbs, repo, subject, opts, ord)
 	if err != nil {
 		return err
 	}
-	var w string
-	if res.Referrers, w, err = order(res.Referrers, ord); err != nil {
-		return err
-	}
-	if w != "" {
-		res.Warnings = append(res.Warnings, w)
+	var children []child
+	isIndex := subject.MediaType == ocispec.MediaTypeImageIndex || subject.MediaType == target.MediaTypeDockerManifestList
+	if *includeChildren {
+		if isIndex {
+			if children, err = listChildren(ctx, verbs, repo, subject, opts, ord); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(e.stderr, "referrers list: note: %s is not an index (%s): --include-children has no children to list\n",
+				loc.at(subject.Digest), subject.MediaType)
+		}
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintln(e.stderr, "referrers list: warning:", w)
 	}
-	switch c.format {
-	case "json":
+	for _, ch := range children {
+		for _, w := range ch.res.Warnings {
+			fmt.Fprintf(e.stderr, "referrers list: warning: child %s %s: %s\n", ch.platform, ch.desc.Digest, w)
+		}
+	}
+	switch {
+	case c.format == "json" && *includeChildren:
+		return writeJSONChildren(e.stdout, res, children, *depth)
+	case c.format == "json":
 		return writeJSON(e.stdout, res, *depth)
-	case "tree":
-		writeTree(e.stdout, loc.at(subject.Digest), res)
+	case c.format == "tree":
+		writeTree(e.stdout, loc.at(subject.Digest), res, children)
+	case *includeChildren && isIndex:
+		fmt.Fprintln(e.stdout, "index", loc.at(subject.Digest))
+		writeTable(e.stdout, res)
+		for _, ch := range children {
+			fmt.Fprintln(e.stdout)
+			fmt.Fprintln(e.stdout, "child", ch.platform, loc.at(ch.desc.Digest))
+			writeTable(e.stdout, ch.res)
+		}
 	default:
 		writeTable(e.stdout, res)
 	}
 	return nil
+}
+
+// listOne lists the referrers of subject and applies --sort-annotation and
+// --latest to them; the order's warning joins the listing's.
+func listOne(ctx context.Context, verbs *referrers.Client, repo target.Target, subject ocispec.Descriptor,
+	opts referrers.ListOptions, ord orderOptions) (referrers.ListResult, error) {
+	res, err := verbs.List(ctx, repo, subject, opts)
+	if err != nil {
+		return res, err
+	}
+	var w string
+	if res.Referrers, w, err = order(res.Referrers, ord); err != nil {
+		return res, err
+	}
+	if w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
+	return res, nil
+}
+
+// child is a child manifest of an index SUBJECT and its referrers
+// (--include-children).
+type child struct {
+	// desc is the child's entry in the index, platform included.
+	desc ocispec.Descriptor
+	// platform is os/arch[/variant], or "unknown" when the entry has none.
+	platform string
+	res      referrers.ListResult
+}
+
+// listChildren lists the referrers of each direct child of the index subject,
+// with the same options as the subject's, at most childParallel at a time. The
+// children come back in the index's order. An error on any child is the
+// error of the whole listing (the first one met; it cancels the rest).
+func listChildren(ctx context.Context, verbs *referrers.Client, repo target.Target, subject ocispec.Descriptor,
+	opts referrers.ListOptions, ord orderOptions) ([]child, error) {
+	b, err := repo.FetchManifest(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(b, &idx); err != nil {
+		return nil, fmt.Errorf("index %s: %w: %w", subject.Digest, target.ErrInvalidManifest, err)
+	}
+	children := make([]child, len(idx.Manifests))
+	for i, m := range idx.Manifests {
+		if err := m.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("index %s: child %d: %w: %w", subject.Digest, i, target.ErrInvalidManifest, err)
+		}
+		children[i] = child{desc: m, platform: platformString(m.Platform)}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, childParallel)
+	)
+	for i := range children {
+		ch := &children[i]
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			if ctx.Err() != nil {
+				return // a sibling failed
+			}
+			subject := ocispec.Descriptor{MediaType: ch.desc.MediaType, Digest: ch.desc.Digest, Size: ch.desc.Size}
+			res, err := listOne(ctx, verbs, repo, subject, opts, ord)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("child %s %s: %w", ch.platform, ch.desc.Digest, err)
+					cancel()
+				}
+				return
+			}
+			ch.res = res
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err() // the caller's context ended
+	}
+	return children, firstErr
+}
+
+// platformString renders p as os/arch[/variant], or "unknown" when there is
+// no platform.
+func platformString(p *ocispec.Platform) string {
+	if p == nil || p.OS == "" || p.Architecture == "" {
+		return "unknown"
+	}
+	if p.Variant != "" {
+		return p.OS + "/" + p.Architecture + "/" + p.Variant
+	}
+	return p.OS + "/" + p.Architecture
 }
 
 // writeJSON prints the referrers image index as the Referrers API shapes it
@@ -111,6 +245,39 @@ func writeJSON(w io.Writer, res referrers.ListResult, depth int) error {
 		Mode      referrers.Mode     `json:"mode"`
 		Referrers []*referrers.Node  `json:"referrers"`
 	}{res.Subject, res.Mode, nonNil(res.Referrers)})
+}
+
+// writeJSONChildren prints the --include-children shape:
+// {"subject", "mode", "referrers", "children": [{"descriptor", "platform",
+// "mode", "referrers"}]}, where each "referrers" is what writeJSON prints for
+// that subject at depth: an image index, or with --depth above 1 the nodes.
+// "children" is [] when the subject is not an index, so the shape does not
+// depend on the subject.
+func writeJSONChildren(w io.Writer, res referrers.ListResult, children []child, depth int) error {
+	type childJSON struct {
+		Descriptor ocispec.Descriptor `json:"descriptor"`
+		Platform   string             `json:"platform"`
+		Mode       referrers.Mode     `json:"mode"`
+		Referrers  any                `json:"referrers"`
+	}
+	list := func(r referrers.ListResult) any {
+		if depth <= 1 {
+			return r.Index()
+		}
+		return nonNil(r.Referrers)
+	}
+	out := struct {
+		Subject   ocispec.Descriptor `json:"subject"`
+		Mode      referrers.Mode     `json:"mode"`
+		Referrers any                `json:"referrers"`
+		Children  []childJSON        `json:"children"`
+	}{res.Subject, res.Mode, list(res), []childJSON{}}
+	for _, ch := range children {
+		out.Children = append(out.Children, childJSON{ch.desc, ch.platform, ch.res.Mode, list(ch.res)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func nonNil(n []*referrers.Node) []*referrers.Node {
@@ -136,13 +303,16 @@ func writeTable(w io.Writer, res referrers.ListResult) {
 	tw.Flush()
 }
 
-func writeTree(w io.Writer, subject string, res referrers.ListResult) {
+// writeTree prints the subject, its referrers below it and then, with
+// --include-children, each child of the index as a node ("child PLATFORM
+// DIGEST (MODE)") with the child's referrers below it.
+func writeTree(w io.Writer, subject string, res referrers.ListResult, children []child) {
 	fmt.Fprintf(w, "%s (%s)\n", subject, res.Mode)
-	var walk func(ns []*referrers.Node, prefix string)
-	walk = func(ns []*referrers.Node, prefix string) {
+	var walk func(ns []*referrers.Node, prefix string, more bool)
+	walk = func(ns []*referrers.Node, prefix string, more bool) {
 		for i, n := range ns {
 			branch, next := "├── ", "│   "
-			if i == len(ns)-1 {
+			if i == len(ns)-1 && !more {
 				branch, next = "└── ", "    "
 			}
 			d := n.Descriptor
@@ -151,13 +321,24 @@ func writeTree(w io.Writer, subject string, res referrers.ListResult) {
 				line += "  " + t
 			}
 			fmt.Fprintf(w, "%s%s%s\n", prefix, branch, line)
-			walk(n.Referrers, prefix+next)
+			walk(n.Referrers, prefix+next, false)
 		}
 	}
-	if len(res.Referrers) == 0 {
+	if len(res.Referrers) == 0 && len(children) == 0 {
 		fmt.Fprintln(w, "(no referrers)")
 	}
-	walk(res.Referrers, "")
+	walk(res.Referrers, "", len(children) > 0)
+	for i, ch := range children {
+		branch, next := "├── ", "│   "
+		if i == len(children)-1 {
+			branch, next = "└── ", "    "
+		}
+		fmt.Fprintf(w, "%schild %s  %s (%s)\n", branch, ch.platform, ch.desc.Digest, ch.res.Mode)
+		if len(ch.res.Referrers) == 0 {
+			fmt.Fprintf(w, "%s(no referrers)\n", next)
+		}
+		walk(ch.res.Referrers, next, false)
+	}
 }
 
 func orDash(s string) string {

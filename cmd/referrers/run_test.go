@@ -37,7 +37,7 @@ var knownEnv = map[string]bool{
 	"HOME": true, "USERPROFILE": true, "PATH": true,
 	"REGISTRY_AUTH_FILE": true, "XDG_RUNTIME_DIR": true, "XDG_CONFIG_HOME": true, "DOCKER_CONFIG": true,
 	"REFERRERS_USERNAME": true, "REFERRERS_PASSWORD": true,
-	"SOURCE_DATE_EPOCH": true,
+	"SOURCE_DATE_EPOCH": true, "REFERRERS_CACHE_DIR": true, "XDG_CACHE_HOME": true,
 }
 
 // fakeGetenv returns vars, with HOME set to an empty temporary directory so that
