@@ -172,7 +172,7 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 	}
 	realm, err := url.Parse(ch.Params["realm"])
 	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
-		return fmt.Errorf("%w: %s sent a Bearer challenge with a bad realm %q", ErrAuth, host, sanitize(ch.Params["realm"], 100))
+		return fmt.Errorf("%w: %s sent a Bearer challenge with a bad realm %q", ErrAuth, host, redactURL(ch.Params["realm"]))
 	}
 	hasCred := !cred.IsEmpty()
 	if hasCred && realm.Scheme == "http" && regURL.Scheme == "https" {

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type Client struct {
 	maxPages   int
 	maxEntries int
 	sleep      func(ctx context.Context, d time.Duration) error
+	timeouts   Timeouts
+	// ownTransport: the transport is the client's, and the dial and TLS
+	// bounds of timeouts apply to it.
+	ownTransport bool
 
 	mu      sync.Mutex
 	debugMu sync.Mutex
@@ -59,12 +64,16 @@ type token struct {
 // Option configures a Client. Options never fail.
 type Option func(*Client)
 
-// WithHTTPClient sets the http.Client (its Transport and Timeout are used; its
-// CheckRedirect is replaced by ours).
+// WithHTTPClient sets the http.Client: its Transport and Timeout are used, its
+// CheckRedirect is replaced by ours. The dial and TLS handshake bounds of
+// Timeouts are then the Transport's own business; the response-header bound,
+// the idle bound on response bodies and the stall guard on uploads are the
+// client's and always apply.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		cp := *hc
 		c.hc = &cp
+		c.ownTransport = false
 	}
 }
 
@@ -109,33 +118,49 @@ func New(opts ...Option) *Client {
 	c := &Client{
 		// a transport of our own: no state shared with other users of
 		// http.DefaultTransport
-		hc:         &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-		plainHTTP:  func(string) bool { return false },
-		userAgent:  "referrers",
-		attempts:   4,
-		backoff:    200 * time.Millisecond,
-		maxWait:    30 * time.Second,
-		maxPages:   1000,
-		maxEntries: 100000,
-		sleep:      sleepCtx,
-		tokens:     map[string][]token{},
-		basic:      map[string]credential.Credential{},
-		fetch:      map[string]*sync.Mutex{},
+		hc:           &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		ownTransport: true,
+		timeouts:     DefaultTimeouts,
+		plainHTTP:    func(string) bool { return false },
+		userAgent:    "referrers",
+		attempts:     4,
+		backoff:      200 * time.Millisecond,
+		maxWait:      30 * time.Second,
+		maxPages:     1000,
+		maxEntries:   100000,
+		sleep:        sleepCtx,
+		tokens:       map[string][]token{},
+		basic:        map[string]credential.Credential{},
+		fetch:        map[string]*sync.Mutex{},
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if tr, ok := c.hc.Transport.(*http.Transport); ok && c.ownTransport {
+		configureTransport(tr, c.timeouts)
 	}
 	c.hc.CheckRedirect = checkRedirect
 	return c
 }
 
-// checkRedirect drops the Authorization header whenever a redirect leaves the
-// original scheme and host (blob CDNs): credentials are never sent to another host.
+// ErrRedirect is wrapped by the error of a redirect the client refuses to
+// follow: from https to http (a downgrade that would put the request, and
+// the signed URL of a blob, on the wire in clear) or past 10 hops.
+var ErrRedirect = errors.New("redirect refused")
+
+// checkRedirect is the one place redirects are judged. Whenever a redirect
+// leaves the original scheme and host (blob CDNs), the Authorization header is
+// dropped: credentials are never sent to another host, and the client never
+// answers another host's challenge with them (see Client.do). A redirect from
+// https to http is refused whatever the host.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
-		return errors.New("stopped after 10 redirects")
+		return fmt.Errorf("%w: stopped after 10 redirects", ErrRedirect)
 	}
 	first := via[0].URL
+	if via[len(via)-1].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("%w: %s redirects from https to %s", ErrRedirect, redactURL(first.String()), redactURL(req.URL.String()))
+	}
 	if req.URL.Host != first.Host || req.URL.Scheme != first.Scheme {
 		req.Header.Del("Authorization")
 	}
@@ -190,7 +215,18 @@ type request struct {
 // do sends req with authentication and retries. The caller closes the body of the
 // returned response. A 401 that remains after authenticating is returned as is,
 // for judge to see.
+//
+// A 401 challenge is answered (with the credentials of the host the request
+// names) only when it comes from that host itself. One that comes from
+// another host the request was redirected to is an error wrapping ErrAuth,
+// never answered: neither the user's credentials nor a token fetched with
+// them may reach a host the user did not name, and an anonymous answer would
+// only hide where the registry sends its clients.
 func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
+	orig, err := url.Parse(req.url)
+	if err != nil {
+		return nil, fmt.Errorf("bad request URL %s", redactURL(req.url))
+	}
 	authTried := false
 	var lastErr error
 	for attempt := 0; attempt < c.attempts; attempt++ {
@@ -218,7 +254,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 			if ctx.Err() != nil || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) && !req.replayable {
 				if lastErr != nil {
 					// a retry that cannot be made: say what the last try met
-					return nil, fmt.Errorf("%w (after: %v)", err, unwrapRetry(lastErr))
+					return nil, fmt.Errorf("%w (after: %w)", err, unwrapRetry(lastErr))
 				}
 				return nil, err
 			}
@@ -227,6 +263,12 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 		if resp.StatusCode == http.StatusUnauthorized && !authTried && !req.noAuth {
 			challenges := ParseChallenges(resp.Header.Get("WWW-Authenticate"))
+			if fu := resp.Request.URL; len(challenges) > 0 && (fu.Host != orig.Host || fu.Scheme != orig.Scheme) {
+				drain(resp)
+				return nil, fmt.Errorf("%w: %s %s was redirected to %s, which asks for %s authentication; "+
+					"the credentials of %s are never sent to another host, and a host redirected to is not authenticated to",
+					ErrAuth, req.method, redactURL(req.url), redactURL(fu.String()), challenges[0].Scheme, orig.Host)
+			}
 			if len(challenges) > 0 {
 				drain(resp)
 				authTried = true
@@ -342,17 +384,17 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 		}
 	}
 	if c.debug == nil {
-		return c.hc.Do(hr)
+		return c.exchange(ctx, hr)
 	}
 	start := time.Now()
-	resp, err := c.hc.Do(hr)
+	resp, err := c.exchange(ctx, hr)
 	line := fmt.Sprintf("http: %s %s", hr.Method, redactURL(hr.URL.String()))
 	if err != nil {
 		line += fmt.Sprintf(" -> error %v", err)
 	} else {
 		line += fmt.Sprintf(" -> %d", resp.StatusCode)
-		if resp.Request != nil && resp.Request.URL.Host != hr.URL.Host {
-			line += " (redirected to " + resp.Request.URL.Host + ")"
+		if resp.Request != nil && resp.Request.URL.String() != hr.URL.String() {
+			line += " (redirected to " + redactURL(resp.Request.URL.String()) + ")"
 		}
 	}
 	c.debugMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -129,13 +130,81 @@ func sanitize(s string, n int) string {
 	return b.String()
 }
 
-// redactURL removes userinfo and query values that might carry secrets.
+// readableQuery are the query parameters whose values redactURL keeps: those
+// distribution-spec v1.1.1 defines and this client sends itself (n, last and
+// artifactType when listing tags or referrers; digest, mount and from on
+// uploads) and the public service and scope of the token flow (distribution's
+// token authentication). Any other value, such as a CDN's X-Amz-Signature or
+// an upload session's _state, is a secret as far as we know.
+var readableQuery = map[string]bool{
+	"n": true, "last": true, "artifactType": true,
+	"digest": true, "mount": true, "from": true,
+	"service": true, "scope": true,
+}
+
+// redactURL renders a URL for an error or a debug line: no userinfo, no
+// fragment, and every query value REDACTED except those of readableQuery, and
+// even those only when made of the characters such values use (so that a
+// ';'-separated secret cannot hide behind an allowed name). Keys stay, so
+// the reader sees the URL was signed. Control characters are dropped. A
+// string that does not parse as a URL keeps only what precedes its query.
 func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if at := strings.IndexByte(rest, '@'); at >= 0 && at < strings.IndexAny(rest+"/", "/") {
-			s = s[:i+3] + rest[at+1:]
+	u, err := url.Parse(s)
+	if err != nil {
+		if i := strings.IndexAny(s, "?#"); i >= 0 {
+			s = s[:i] + "?REDACTED"
+		}
+		if i := strings.Index(s, "://"); i >= 0 {
+			rest := s[i+3:]
+			if at := strings.LastIndexByte(rest[:strings.IndexAny(rest+"/", "/")], '@'); at >= 0 {
+				s = s[:i+3] + rest[at+1:]
+			}
+		}
+		return sanitize(s, maxPrintedURL)
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	u.ForceQuery = false
+	if u.RawQuery != "" {
+		u.RawQuery = redactQuery(u.RawQuery)
+	}
+	return sanitize(u.String(), maxPrintedURL)
+}
+
+const maxPrintedURL = 1024
+
+func redactQuery(q string) string {
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			if p != "" {
+				parts[i] = "REDACTED" // a bare word may be a token
+			}
+			continue
+		}
+		key, err := url.QueryUnescape(k)
+		if err != nil || !readableQuery[key] || !readableValue(v) {
+			if !readableValue(k) {
+				k = "REDACTED"
+			}
+			parts[i] = k + "=REDACTED"
 		}
 	}
-	return s
+	return strings.Join(parts, "&")
+}
+
+// readableValue: only characters an escaped digest, tag, media type, scope
+// or number uses.
+func readableValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("._~:+/%-,", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

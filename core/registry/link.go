@@ -78,11 +78,11 @@ func splitUnquoted(s string, sep byte) []string {
 func resolveNext(base *url.URL, link string) (*url.URL, error) {
 	ref, err := url.Parse(link)
 	if err != nil {
-		return nil, fmt.Errorf("bad Link target %q: %w", sanitize(link, 100), err)
+		return nil, fmt.Errorf("bad Link target %q", redactURL(link))
 	}
 	next := base.ResolveReference(ref)
 	if next.Scheme != base.Scheme || next.Host != base.Host {
-		return nil, fmt.Errorf("Link target %q leaves %s://%s", sanitize(next.String(), 100), base.Scheme, base.Host)
+		return nil, fmt.Errorf("Link target %q leaves %s://%s", redactURL(next.String()), base.Scheme, base.Host)
 	}
 	return next, nil
 }

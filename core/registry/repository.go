@@ -87,18 +87,19 @@ func check(o op, resp *http.Response, conditional bool) error {
 // Resolve implements target.Target: HEAD the manifest, and GET it when the
 // registry does not say its digest, type or size.
 func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
+	what := r.refString(reference)
 	rq := r.req(http.MethodHead, r.url("manifests/"+reference))
 	rq.header.Set("Accept", manifestAccept)
 	resp, err := r.client.do(ctx, rq)
 	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, err)
 	}
 	if err := check(opManifestHead, resp, false); err != nil {
 		if errors.Is(err, target.ErrNotFound) {
 			// a HEAD answer has no body to say more: name the likely causes
-			return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: no such manifest (unknown tag, digest or repository): %w", r.Name(), reference, err)
+			return ocispec.Descriptor{}, fmt.Errorf("resolve %s: no such manifest (unknown tag, digest or repository): %w", what, err)
 		}
-		return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: %w", r.Name(), reference, err)
+		return ocispec.Descriptor{}, fmt.Errorf("resolve %s: %w", what, err)
 	}
 	resp.Body.Close()
 	desc := ocispec.Descriptor{MediaType: mediaType(resp.Header), Size: resp.ContentLength}
@@ -106,7 +107,7 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 	if dg != "" {
 		d, err := digest.Parse(dg)
 		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("resolve %s:%s: registry sent a bad Docker-Content-Digest: %w", r.Name(), reference, err)
+			return ocispec.Descriptor{}, fmt.Errorf("resolve %s: registry sent a bad Docker-Content-Digest: %w", what, err)
 		}
 		desc.Digest = d
 	}
@@ -124,6 +125,15 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 		return t.Descriptor, nil
 	}
 	return desc, nil
+}
+
+// refString renders reference in this repository as a user writes it:
+// REPO@DIGEST for a digest, REPO:TAG for a tag.
+func (r *Repository) refString(reference string) string {
+	if digestOrEmpty(reference) != "" {
+		return r.Name() + "@" + reference
+	}
+	return r.Name() + ":" + reference
 }
 
 func digestOrEmpty(s string) digest.Digest {
@@ -160,10 +170,7 @@ func (r *Repository) get(ctx context.Context, reference string, want digest.Dige
 // getSized GETs a manifest. want, when set, is the digest the bytes must have;
 // size, when >= 0, the exact size they must have.
 func (r *Repository) getSized(ctx context.Context, reference string, want digest.Digest, size int64) (target.Tagged, error) {
-	what := r.Name() + ":" + reference
-	if want != "" {
-		what = r.Name() + "@" + reference
-	}
+	what := r.refString(reference)
 	rq := r.req(http.MethodGet, r.url("manifests/"+reference))
 	rq.header.Set("Accept", manifestAccept)
 	resp, err := r.client.do(ctx, rq)
@@ -513,7 +520,7 @@ func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artif
 			return target.ReferrersResult{}, fmt.Errorf("%s: more than %d pages: %w", what, r.client.maxPages, target.ErrTooLarge)
 		}
 		if seen[u.String()] {
-			return target.ReferrersResult{}, fmt.Errorf("%s: the registry's Link pages loop back to %s", what, sanitize(u.String(), 140))
+			return target.ReferrersResult{}, fmt.Errorf("%s: the registry's Link pages loop back to %s", what, redactURL(u.String()))
 		}
 		seen[u.String()] = true
 		resp, err := r.client.do(ctx, r.req(http.MethodGet, u.String()))
