@@ -78,8 +78,21 @@ func (o *outputs) write(path string, random io.Reader) error {
 	return f.Close()
 }
 
+// logTo is where the step's log goes: the workflow commands (::error::,
+// ::notice::, ::add-mask::) and the lines that say what was done. In GitHub
+// Actions the runner reads them from stdout. Outside it (no GITHUB_OUTPUT: a
+// local run, another CI system), stdout is the outputs' JSON document and
+// nothing else, so that it can be piped to a JSON reader; the log goes to
+// stderr.
+func logTo(getenv func(string) string, stdout, stderr io.Writer) io.Writer {
+	if getenv("GITHUB_OUTPUT") == "" {
+		return stderr
+	}
+	return stdout
+}
+
 // writeJSON prints the outputs as one JSON object: what a run outside GitHub
-// Actions (no GITHUB_OUTPUT) gets on stdout.
+// Actions (no GITHUB_OUTPUT) gets on stdout, alone (see logTo).
 func (o *outputs) writeJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

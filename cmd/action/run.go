@@ -54,7 +54,7 @@ type action struct {
 
 func newAction(getenv func(string) string, stdout, stderr io.Writer) *action {
 	return &action{
-		gha:    githubactions.New(githubactions.WithWriter(stdout), githubactions.WithGetenv(getenv)),
+		gha:    githubactions.New(githubactions.WithWriter(logTo(getenv, stdout, stderr)), githubactions.WithGetenv(getenv)),
 		getenv: getenv,
 		stdout: stdout,
 		stderr: stderr,

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -163,11 +165,16 @@ func parseOutputs(t *testing.T, s string) map[string]string {
 }
 
 // golden compares the step's exit code, stdout, outputs and summary with
-// testdata/golden/NAME.txt.
+// testdata/golden/NAME.txt, and stderr when the step wrote to it (a run
+// outside GitHub Actions logs there).
 func (r stepResult) golden(t *testing.T, name string) {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "# exit code\n%d\n# stdout\n%s# GITHUB_OUTPUT\n%s# GITHUB_STEP_SUMMARY\n%s", r.code, r.stdout, r.outputsFile, r.summary)
+	fmt.Fprintf(&b, "# exit code\n%d\n# stdout\n%s", r.code, r.stdout)
+	if r.stderr != "" {
+		fmt.Fprintf(&b, "# stderr\n%s", r.stderr)
+	}
+	fmt.Fprintf(&b, "# GITHUB_OUTPUT\n%s# GITHUB_STEP_SUMMARY\n%s", r.outputsFile, r.summary)
 	path := filepath.Join("testdata", "golden", name+".txt")
 	if *update {
 		writeFile(t, path, b.String())
@@ -438,6 +445,63 @@ func TestErrors(t *testing.T) {
 			}
 			if tt.noRequest && r.registryTouched != 0 {
 				t.Errorf("%d requests sent for an input error, want none", r.registryTouched)
+			}
+		})
+	}
+}
+
+// TestLocalRunStdout checks a run outside GitHub Actions (no GITHUB_OUTPUT):
+// stdout is exactly one JSON document, the outputs, or nothing when there
+// are none; every log line (what was done, notices, errors) is on stderr.
+func TestLocalRunStdout(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fakeregistry.Mode{})
+	tests := []struct {
+		name   string
+		inputs map[string]string
+		code   int
+		keys   []string // the JSON document's keys; none: stdout is empty
+		stderr string   // in stderr
+	}{
+		{name: "attach", inputs: attachInputs(nil), keys: []string{"digest", "fallback-tag", "mode", "reference", "subject-digest"}, stderr: "attached sha256:"},
+		{name: "check not met", code: exitNotMet,
+			inputs: map[string]string{"command": "check", "subject": "REGISTRY/app:v1", "plain-http": "true", "require": "application/x-missing"},
+			keys:   []string{"count", "fallback-tag", "mode", "referrers", "result", "subject-digest"}, stderr: "::error title=referrers check::"},
+		{name: "input error", inputs: attachInputs(map[string]string{"artifact-type": ""}), code: exitError, stderr: "::error title=referrers inputs::"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.run(t, step{inputs: tt.inputs, noFiles: true})
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr does not say %q:\n%s", tt.stderr, r.stderr)
+			}
+			if len(tt.keys) == 0 {
+				if r.stdout != "" {
+					t.Errorf("stdout %q, want nothing", r.stdout)
+				}
+				return
+			}
+			dec := json.NewDecoder(strings.NewReader(r.stdout))
+			var doc map[string]string
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("stdout does not start with a JSON object of strings: %v\n%s", err, r.stdout)
+			}
+			if rest, _ := io.ReadAll(dec.Buffered()); strings.TrimSpace(string(rest)) != "" || dec.More() {
+				t.Errorf("stdout has more than the JSON document:\n%s", r.stdout)
+			}
+			if !strings.HasPrefix(r.stdout, "{") || !strings.HasSuffix(r.stdout, "}\n") {
+				t.Errorf("stdout is not exactly the JSON document and a newline:\n%q", r.stdout)
+			}
+			var keys []string
+			for k := range doc {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			if !slices.Equal(keys, tt.keys) {
+				t.Errorf("outputs %v, want %v", keys, tt.keys)
 			}
 		})
 	}
