@@ -249,3 +249,29 @@ func clean(s string) bool {
 	}
 	return true
 }
+
+func TestWriter(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	w := NewWriter(&b)
+	for _, s := range []string{"ok\n::error::x\n", "  ##", "[group]\x1b", "[2J\n", "tail \r"} {
+		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if want := "ok\n\\x3a:error::x\n  \\x23#[group]\\x1b[2J\n"; b.String() != want {
+		t.Errorf("after the writes: %q, want %q", b.String(), want)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "ok\n\\x3a:error::x\n  \\x23#[group]\\x1b[2J\ntail \\r"; b.String() != want {
+		t.Errorf("after Flush: %q, want %q", b.String(), want)
+	}
+	// A line longer than the bound is written out with a newline of its own.
+	b.Reset()
+	w.Write([]byte(strings.Repeat("x", maxPending+1)))
+	if got := b.String(); len(got) != maxPending+2 || !strings.HasSuffix(got, "\n") {
+		t.Errorf("a long line: %d bytes written, want %d ending in a newline", len(got), maxPending+2)
+	}
+}
