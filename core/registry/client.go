@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/oci-referrers/referrers/core/credential"
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
 )
@@ -398,7 +399,9 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 		}
 	}
 	c.debugMu.Lock()
-	fmt.Fprintf(c.debug, "%s (%s)\n", line, time.Since(start).Round(100*time.Microsecond))
+	// The line carries what the registry said (an error, a redirect): one
+	// line, rendered by package display.
+	fmt.Fprintf(c.debug, "%s (%s)\n", display.Text(line), time.Since(start).Round(100*time.Microsecond))
 	c.debugMu.Unlock()
 	return resp, err
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/oci-referrers/referrers/core/display"
 )
 
 // HTTPError is the one typed error of this package: an unexpected HTTP answer,
@@ -110,24 +112,12 @@ func excerpt(b []byte) string {
 	return sanitize(s, 200)
 }
 
-// sanitize drops control characters (no terminal escapes from a registry reach the
-// user) and truncates.
+// sanitize renders s, a string a registry sent, for an error message: on
+// one line, with every control, format character and invalid byte shown as
+// an escape (nothing dropped) and no workflow command (see package display),
+// cut to n characters.
 func sanitize(s string, n int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= n {
-			b.WriteString("...")
-			break
-		}
-		switch {
-		case r == '\n' || r == '\t' || r == '\r':
-			b.WriteByte(' ')
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
+	return display.Truncate(s, n)
 }
 
 // readableQuery are the query parameters whose values redactURL keeps: those

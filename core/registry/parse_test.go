@@ -170,8 +170,17 @@ func TestHTTPErrorMessage(t *testing.T) {
 			want: "GET https://reg.example/v2/: 404 Not Found: 404 page not found",
 		},
 		{
-			name: "terminal escapes dropped", url: "https://reg.example/v2/", status: 500, body: "boom\x1b[31mred\x07",
-			want: "GET https://reg.example/v2/: 500 Internal Server Error: boom[31mred", wantMissing: "\x1b",
+			name: "terminal escapes made visible", url: "https://reg.example/v2/", status: 500, body: "boom\x1b[31mred\x07",
+			want: `GET https://reg.example/v2/: 500 Internal Server Error: boom\x1b[31mred\a`, wantMissing: "\x1b",
+		},
+		{
+			name: "forged line and workflow command", url: "https://reg.example/v2/", status: 400,
+			body: `{"errors":[{"code":"X\u001b[2J","message":"ok\n::error::pwned \u202e ##[error]"}]}`,
+			want: `GET https://reg.example/v2/: 400 Bad Request: X\x1b[2J ok\n::error::pwned \u202e \x23#[error]`, wantMissing: "\n",
+		},
+		{
+			name: "long body cut whole", url: "https://reg.example/v2/", status: 500, body: strings.Repeat("x", 198) + "\x1b",
+			want: "GET https://reg.example/v2/: 500 Internal Server Error: " + strings.Repeat("x", 198) + "…",
 		},
 		{
 			name: "userinfo redacted", url: "https://user:secret@reg.example/v2/", status: 500,
