@@ -262,7 +262,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 			lastErr = err
 			continue
 		}
-		if resp.StatusCode == http.StatusUnauthorized && !authTried && !req.noAuth {
+		if resp.StatusCode == http.StatusUnauthorized && !req.noAuth {
 			challenges := ParseChallenges(resp.Header.Get("WWW-Authenticate"))
 			if fu := resp.Request.URL; len(challenges) > 0 && (fu.Host != orig.Host || fu.Scheme != orig.Scheme) {
 				drain(resp)
@@ -270,7 +270,7 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 					"the credentials of %s are never sent to another host, and a host redirected to is not authenticated to",
 					ErrAuth, req.method, redactURL(req.url), redactURL(fu.String()), challenges[0].Scheme, orig.Host)
 			}
-			if len(challenges) > 0 {
+			if len(challenges) > 0 && !authTried {
 				drain(resp)
 				authTried = true
 				if err := c.authenticate(ctx, req, challenges, resp.Request.Header.Get("Authorization")); err != nil {

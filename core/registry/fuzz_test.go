@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -103,6 +104,36 @@ func FuzzDecodeIndex(f *testing.F) {
 			if d.MediaType == "" || d.Size < 0 {
 				t.Errorf("entry %d: accepted mediaType %q, size %d", i, d.MediaType, d.Size)
 			}
+		}
+	})
+}
+
+// FuzzRedactURL: redactURL never panics and never lets a control byte
+// through; whatever a secret is, it does not survive as the value of a
+// query parameter outside the readable ones, nor as the password of
+// userinfo. Seeds: testdata/fuzz/FuzzRedactURL.
+func FuzzRedactURL(f *testing.F) {
+	f.Add("https://cdn.example/b?X-Amz-Signature=abc&n=1#frag", "s3cret")
+	f.Fuzz(func(t *testing.T, s, secret string) {
+		out := redactURL(s)
+		for i := 0; i < len(out); i++ {
+			if out[i] < 0x20 || out[i] == 0x7f {
+				t.Fatalf("redactURL(%q) = %q: control byte", s, out)
+			}
+		}
+		if secret == "" || len(secret) > 1<<10 {
+			return
+		}
+		esc := url.QueryEscape(secret)
+		u := "https://reg.example/v2/a/blobs/x?n=1&X-Amz-Signature=" + esc + "&last=y"
+		got := redactURL(u)
+		_, query, _ := strings.Cut(got, "?")
+		if parts := strings.Split(query, "&"); len(parts) != 3 || parts[1] != "X-Amz-Signature=REDACTED" || parts[0] != "n=1" {
+			t.Errorf("redactURL(%q) = %q: want n=1&X-Amz-Signature=REDACTED&...", u, got)
+		}
+		withUser := "https://" + url.UserPassword("u", secret).String() + "@reg.example/v2/"
+		if got := redactURL(withUser); got != "https://reg.example/v2/" {
+			t.Errorf("redactURL(%q) = %q, want https://reg.example/v2/", withUser, got)
 		}
 	})
 }
