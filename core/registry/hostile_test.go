@@ -272,7 +272,10 @@ func TestHostileRegistry(t *testing.T) {
 					w.WriteHeader(http.StatusUnauthorized)
 				}
 			},
-			op:   func(ctx context.Context, e *hostileEnv, r *Repository) error { _, err := r.Resolve(ctx, "v1"); return err },
+			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
+				_, err := r.Resolve(ctx, "v1")
+				return err
+			},
 			want: ErrAuth,
 			text: []string{"asks for basic authentication"},
 		},
@@ -313,7 +316,10 @@ func TestHostileRegistry(t *testing.T) {
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) { e.stall(r) })
 			},
-			op:   func(ctx context.Context, e *hostileEnv, r *Repository) error { _, err := r.Resolve(ctx, "v1"); return err },
+			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
+				_, err := r.Resolve(ctx, "v1")
+				return err
+			},
 			want: ErrTimeout,
 			text: []string{"HEAD http://127.0.0.1:", "/v2/app/manifests/v1: no response headers within 200ms", "gave up after 3 tries"},
 		},
