@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/internal/frontend"
 )
@@ -99,7 +100,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	}
 	res, err := client.Attach(ctx, repo, subject, art, opts)
 	for _, w := range res.Warnings {
-		fmt.Fprintln(e.stderr, "referrers attach: warning:", w)
+		fmt.Fprintln(e.stderr, "referrers attach: warning:", display.Text(w))
 	}
 	if err != nil {
 		return err
@@ -115,9 +116,9 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
-	fmt.Fprintln(e.stdout, out.Reference)
+	fmt.Fprintln(e.stdout, display.Text(out.Reference))
 	if note := attachNote(res, mode); note != "" {
-		fmt.Fprintln(e.stderr, "referrers attach:", note)
+		fmt.Fprintln(e.stderr, "referrers attach:", display.Text(note))
 	}
 	return nil
 }

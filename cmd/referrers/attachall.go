@@ -9,6 +9,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
 )
@@ -122,7 +123,7 @@ func attachAll(ctx context.Context, e env, format string, loc *location, subject
 	}
 	children, skipped := platformChildren(idx)
 	for _, s := range skipped {
-		fmt.Fprintf(e.stderr, "referrers attach: --platform %s: skipping %s\n", platformAll, s)
+		fmt.Fprintf(e.stderr, "referrers attach: --platform %s: skipping %s\n", platformAll, display.Text(s))
 	}
 	if len(children) == 0 {
 		return fmt.Errorf("--platform %s: the index %s has no image manifest with a platform to attach to", platformAll, desc.Digest)
@@ -138,7 +139,7 @@ func attachAll(ctx context.Context, e env, format string, loc *location, subject
 	for i, ch := range children {
 		res, err := client.Attach(ctx, loc.target, ch.desc, art, opts)
 		for _, w := range res.Warnings {
-			fmt.Fprintf(e.stderr, "referrers attach: warning: %s: %s\n", ch.platform, w)
+			fmt.Fprintf(e.stderr, "referrers attach: warning: %s: %s\n", display.Text(ch.platform), display.Text(w))
 		}
 		if err == nil && files != nil {
 			if werr := os.WriteFile(files[i], res.Manifest, 0o644); werr != nil {
@@ -151,7 +152,7 @@ func attachAll(ctx context.Context, e env, format string, loc *location, subject
 		}
 		outs = append(outs, newAttachOutput(loc, art, res, ch.platform))
 		if note := attachNote(res, opts.Mode); note != "" && format == "text" {
-			fmt.Fprintf(e.stderr, "referrers attach: %s: %s\n", ch.platform, note)
+			fmt.Fprintf(e.stderr, "referrers attach: %s: %s\n", display.Text(ch.platform), display.Text(note))
 		}
 	}
 	if format == "json" {
@@ -160,7 +161,7 @@ func attachAll(ctx context.Context, e env, format string, loc *location, subject
 		return enc.Encode(outs)
 	}
 	for i, o := range outs {
-		fmt.Fprintln(e.stdout, o.Reference, o.Platform, children[i].desc.Digest)
+		fmt.Fprintln(e.stdout, display.Text(o.Reference), display.Text(o.Platform), display.Text(children[i].desc.Digest.String()))
 	}
 	return nil
 }

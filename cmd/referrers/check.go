@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/internal/frontend"
@@ -79,7 +80,7 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 		return err // an error is never a verdict
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintln(e.stderr, "referrers check: warning:", w)
+		fmt.Fprintln(e.stderr, "referrers check: warning:", display.Text(w))
 	}
 	var entries = res.Index().Manifests
 	verdict := policy.Evaluate(subject, entries, p)
@@ -90,7 +91,7 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 			return err
 		}
 	} else {
-		fmt.Fprintln(e.stdout, loc.at(subject.Digest))
+		fmt.Fprintln(e.stdout, display.Text(loc.at(subject.Digest)))
 		if err := frontend.WriteVerdict(e.stdout, verdict); err != nil {
 			return err
 		}

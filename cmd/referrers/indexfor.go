@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/static"
 )
@@ -102,7 +103,7 @@ func indexForAll(ctx context.Context, e env, t *static.Tree, write bool, format 
 		return enc.Encode(out)
 	}
 	for _, s := range subjects {
-		fmt.Fprintf(e.stdout, "%s  %d referrer(s)\n", s, len(res.Subjects[s].Manifests))
+		fmt.Fprintf(e.stdout, "%s  %d referrer(s)\n", display.Text(s.String()), len(res.Subjects[s].Manifests))
 	}
 	verb := "wrote"
 	if !write {

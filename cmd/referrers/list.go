@@ -11,6 +11,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
 )
@@ -96,17 +97,10 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 			}
 		} else {
 			fmt.Fprintf(e.stderr, "referrers list: note: %s is not an index (%s): --include-children has no children to list\n",
-				loc.at(subject.Digest), subject.MediaType)
+				display.Text(loc.at(subject.Digest)), display.Text(subject.MediaType))
 		}
 	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(e.stderr, "referrers list: warning:", w)
-	}
-	for _, ch := range children {
-		for _, w := range ch.res.Warnings {
-			fmt.Fprintf(e.stderr, "referrers list: warning: child %s %s: %s\n", ch.platform, ch.desc.Digest, w)
-		}
-	}
+	writeWarnings(e.stderr, res, children)
 	switch {
 	case c.format == "json" && *includeChildren:
 		return writeJSONChildren(e.stdout, res, children, *depth)
@@ -115,17 +109,32 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	case c.format == "tree":
 		writeTree(e.stdout, loc.at(subject.Digest), res, children)
 	case *includeChildren && isIndex:
-		fmt.Fprintln(e.stdout, "index", loc.at(subject.Digest))
+		fmt.Fprintln(e.stdout, "index", display.Text(loc.at(subject.Digest)))
 		writeTable(e.stdout, res)
 		for _, ch := range children {
 			fmt.Fprintln(e.stdout)
-			fmt.Fprintln(e.stdout, "child", ch.platform, loc.at(ch.desc.Digest))
+			fmt.Fprintln(e.stdout, "child", display.Text(ch.platform), display.Text(loc.at(ch.desc.Digest)))
 			writeTable(e.stdout, ch.res)
 		}
 	default:
 		writeTable(e.stdout, res)
 	}
 	return nil
+}
+
+// writeWarnings prints the warnings of the listing and of its children, each
+// on a line of its own (they carry registry data: package display renders
+// them).
+func writeWarnings(w io.Writer, res referrers.ListResult, children []child) {
+	for _, s := range res.Warnings {
+		fmt.Fprintln(w, "referrers list: warning:", display.Text(s))
+	}
+	for _, ch := range children {
+		for _, s := range ch.res.Warnings {
+			fmt.Fprintf(w, "referrers list: warning: child %s %s: %s\n",
+				display.Text(ch.platform), display.Text(ch.desc.Digest.String()), display.Text(s))
+		}
+	}
 }
 
 // listOne lists the referrers of subject and applies --sort-annotation and
@@ -294,8 +303,8 @@ func writeTable(w io.Writer, res referrers.ListResult) {
 	rows = func(ns []*referrers.Node, indent string, mode referrers.Mode) {
 		for _, n := range ns {
 			d := n.Descriptor
-			fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\n", indent, d.Digest, orDash(d.ArtifactType), d.Size,
-				orDash(d.Annotations[ocispec.AnnotationCreated]), mode)
+			fmt.Fprintf(tw, "%s%s\t%s\t%d\t%s\t%s\n", indent, display.Text(d.Digest.String()), orDash(d.ArtifactType), d.Size,
+				orDash(d.Annotations[ocispec.AnnotationCreated]), display.Text(string(mode)))
 			rows(n.Referrers, indent+"  ", n.Mode)
 		}
 	}
@@ -307,7 +316,7 @@ func writeTable(w io.Writer, res referrers.ListResult) {
 // --include-children, each child of the index as a node ("child PLATFORM
 // DIGEST (MODE)") with the child's referrers below it.
 func writeTree(w io.Writer, subject string, res referrers.ListResult, children []child) {
-	fmt.Fprintf(w, "%s (%s)\n", subject, res.Mode)
+	fmt.Fprintf(w, "%s (%s)\n", display.Text(subject), display.Text(string(res.Mode)))
 	var walk func(ns []*referrers.Node, prefix string, more bool)
 	walk = func(ns []*referrers.Node, prefix string, more bool) {
 		for i, n := range ns {
@@ -316,9 +325,9 @@ func writeTree(w io.Writer, subject string, res referrers.ListResult, children [
 				branch, next = "└── ", "    "
 			}
 			d := n.Descriptor
-			line := orDash(d.ArtifactType) + "  " + d.Digest.String()
+			line := orDash(d.ArtifactType) + "  " + display.Text(d.Digest.String())
 			if t := d.Annotations[ocispec.AnnotationTitle]; t != "" {
-				line += "  " + t
+				line += "  " + display.Text(t)
 			}
 			fmt.Fprintf(w, "%s%s%s\n", prefix, branch, line)
 			walk(n.Referrers, prefix+next, false)
@@ -333,7 +342,8 @@ func writeTree(w io.Writer, subject string, res referrers.ListResult, children [
 		if i == len(children)-1 {
 			branch, next = "└── ", "    "
 		}
-		fmt.Fprintf(w, "%schild %s  %s (%s)\n", branch, ch.platform, ch.desc.Digest, ch.res.Mode)
+		fmt.Fprintf(w, "%schild %s  %s (%s)\n", branch, display.Text(ch.platform), display.Text(ch.desc.Digest.String()),
+			display.Text(string(ch.res.Mode)))
 		if len(ch.res.Referrers) == 0 {
 			fmt.Fprintf(w, "%s(no referrers)\n", next)
 		}
@@ -341,8 +351,10 @@ func writeTree(w io.Writer, subject string, res referrers.ListResult, children [
 	}
 }
 
+// orDash renders s (outside data) for a column: "-" when it is empty or only
+// spaces, otherwise as package display renders it.
 func orDash(s string) string {
-	if strings.TrimSpace(s) == "" {
+	if s = display.Text(s); strings.TrimSpace(s) == "" {
 		return "-"
 	}
 	return s

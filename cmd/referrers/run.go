@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oci-referrers/referrers/core/credential"
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
@@ -86,15 +87,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case err == nil:
 		return exitOK
 	case errors.As(err, &nm):
-		fmt.Fprintf(stderr, "referrers %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "referrers %s: %s\n", args[0], display.Text(err.Error()))
 		return exitNotMet
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "referrers %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "referrers %s: %s\n", args[0], display.Text(err.Error()))
 		return exitUsage
 	default:
-		fmt.Fprintf(stderr, "referrers %s: error: %v\n", args[0], err)
+		// An error carries outside data (a registry's message, a file's
+		// contents): one line, rendered by package display.
+		fmt.Fprintf(stderr, "referrers %s: error: %s\n", args[0], display.Text(err.Error()))
 		return exitError
 	}
 }
@@ -244,7 +247,7 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 		registry.WithUserAgent("referrers/" + version),
 	}
 	if c.debug {
-		opts = append(opts, registry.WithDebug(e.stderr))
+		opts = append(opts, registry.WithDebug(display.NewWriter(e.stderr)))
 	}
 	client := registry.New(opts...)
 	return r, client.Repository(r), nil
@@ -279,7 +282,7 @@ func (c *common) explain(err error) error {
 // verbs returns the referrers client for one command.
 func (c *common) verbs(e env) *referrers.Client {
 	if c.debug {
-		return referrers.New(referrers.WithDebug(e.stderr))
+		return referrers.New(referrers.WithDebug(display.NewWriter(e.stderr))) // its lines carry registry data
 	}
 	return referrers.New()
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/server"
 )
 
@@ -78,7 +79,10 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 	if *logRequests {
 		level = slog.LevelInfo
 	}
-	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	// A log line carries what clients sent (the path of a request): slog
+	// quotes a value with controls, and package display renders each line
+	// so that no value can carry a workflow command ("##[") either.
+	logger := slog.New(slog.NewTextHandler(display.NewWriter(e.stderr), &slog.HandlerOptions{Level: level}))
 	srv, err := server.New(dir,
 		server.WithAllowPush(*allowPush), server.WithAllowDelete(*allowDelete), server.WithToken(token),
 		server.WithMaxUploadBytes(*maxUpload), server.WithMaxUploads(*maxUploads), server.WithUploadTTL(*ttl),
