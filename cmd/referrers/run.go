@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oci-referrers/referrers/core/credential"
@@ -50,11 +51,76 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	now    func() time.Time
+	// timeout is the --timeout of the command being run.
+	timeout *commandTimeout
+}
+
+// commandTimeout is --timeout: the command's context is cancelled DURATION
+// after the flag is parsed (before any store is opened), as
+// context.WithTimeout would, and run then says so.
+type commandTimeout struct {
+	cancel context.CancelCauseFunc
+
+	mu      sync.Mutex
+	d       time.Duration
+	timer   *time.Timer
+	expired bool
+}
+
+// errCommandTimeout is the cause of a context --timeout ended.
+var errCommandTimeout = errors.New("--timeout expired")
+
+// set is the flag's Set: a later --timeout replaces an earlier one.
+func (t *commandTimeout) set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 30s or 5m (0: no limit)")
+	}
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+	t.d, t.timer = d, nil
+	if d > 0 {
+		t.timer = time.AfterFunc(d, func() {
+			t.mu.Lock()
+			t.expired = true
+			t.mu.Unlock()
+			t.cancel(errCommandTimeout)
+		})
+	}
+	return nil
+}
+
+func (t *commandTimeout) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+}
+
+// explain names --timeout in an error it caused.
+func (t *commandTimeout) explain(err error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err == nil || !t.expired {
+		return err
+	}
+	return fmt.Errorf("--timeout %s expired while %w", t.d, err)
 }
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timeout := &commandTimeout{cancel: cancel}
+	defer timeout.stop()
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, now: time.Now, timeout: timeout}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -81,6 +147,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprintf(stderr, "referrers: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
+	err = timeout.explain(err)
 	var ue usageError
 	var nm notMet
 	switch {
@@ -186,6 +253,8 @@ func (c *common) flags(name string, e env, formats, def string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	c.register(fs, formats, def)
+	fs.Func("timeout", "give up the whole command after `DURATION` (e.g. 30s, 5m; default 0: no limit);\n"+
+		"a registry that goes silent is given up on anyway (60s without a byte)", e.timeout.set)
 	return fs
 }
 
