@@ -21,7 +21,10 @@
 //     step's output and runs a line that starts, after white space, with "::"
 //     ("::add-mask::", "::error::", "::stop-commands::"; GitHub Actions
 //     documentation, "Workflow commands for GitHub Actions") and, in its older
-//     form, any line that holds "##[" ("##[error]...").
+//     form, any line that holds "##[" ("##[error]..."). Other CI systems read
+//     the same shape anywhere in a line: Azure Pipelines "##vso[" (Azure
+//     DevOps documentation, "Logging commands") and TeamCity "##teamcity["
+//     (TeamCity documentation, "Service messages").
 //
 // # The rules
 //
@@ -41,13 +44,15 @@
 //   - nothing is dropped: what was there stays visible;
 //   - if the value, after leading white space (any Unicode white space, the
 //     escaped controls included), starts with "::", its first colon is shown
-//     as \x3a; and in every "##[" the first '#' is shown as \x23. The value
-//     can then neither start nor carry a workflow command wherever it is put
-//     on a line.
+//     as \x3a; and in every "##" followed by '[', or by ASCII letters and
+//     '[' ("##[", "##vso[", "##teamcity["), the first '#' is shown as \x23.
+//     The value can then neither start nor carry a workflow command wherever
+//     it is put on a line.
 //
 // Everything else, including non-ASCII letters, symbols, emoji and other
 // white space, is kept as is. A string without the characters above, that
-// does not start with "::" and holds no "##[", is returned unchanged.
+// does not start with "::" and holds no "##[" (or "##vso["...), is returned
+// unchanged.
 //
 // The backslash itself is not escaped: a value that holds the four characters
 // \x1b is shown like one that holds ESC. That ambiguity is accepted. Escaping
@@ -137,7 +142,7 @@ func Dangerous(r rune) bool {
 }
 
 // safe reports whether Text(s) is s: valid UTF-8 without dangerous characters,
-// no "::" at the start after white space and no "##[".
+// no "::" at the start after white space and no command marker.
 func safe(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -148,7 +153,7 @@ func safe(s string) bool {
 			return safeSlow(s)
 		}
 	}
-	return !commandStart(s) && !strings.Contains(s, "##[")
+	return !commandStart(s) && !hasMarker(s)
 }
 
 func safeSlow(s string) bool {
@@ -160,7 +165,41 @@ func safeSlow(s string) bool {
 			return false
 		}
 	}
-	return !commandStart(s) && !strings.Contains(s, "##[")
+	return !commandStart(s) && !hasMarker(s)
+}
+
+// hasMarker reports whether s holds a command marker: "##", ASCII letters
+// (none or more) and '['.
+func hasMarker(s string) bool {
+	for i := strings.Index(s, "##"); i >= 0; {
+		if markerAt(s, i) {
+			return true
+		}
+		j := strings.Index(s[i+1:], "##")
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// markerAt reports whether a command marker starts at s[i].
+func markerAt(s string, i int) bool {
+	if !strings.HasPrefix(s[i:], "##") {
+		return false
+	}
+	for j := i + 2; j < len(s); j++ {
+		c := s[j]
+		switch {
+		case c == '[':
+			return true
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // commandStart reports whether s starts with "::" after white space, and
@@ -206,7 +245,7 @@ func render(b *strings.Builder, s string, limit int) (cut bool) {
 			chunk = fmt.Sprintf(`\x%02x`, s[i])
 		case i == colon:
 			chunk = `\x3a`
-		case r == '#' && strings.HasPrefix(s[i+1:], "#["):
+		case r == '#' && markerAt(s, i):
 			chunk = `\x23`
 		case Dangerous(r):
 			chunk = escape(r)

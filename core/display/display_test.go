@@ -1,6 +1,7 @@
 package display
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -68,6 +69,11 @@ func TestText(t *testing.T) {
 		{"legacy command inside", "see ##[group]x", `see \x23#[group]x`},
 		{"three hashes", "###[x", `#\x23#[x`},
 		{"two legacy commands", "##[a##[b", `\x23#[a\x23#[b`},
+		{"Azure Pipelines", "x ##vso[task.setvariable variable=a]b", `x \x23#vso[task.setvariable variable=a]b`},
+		{"TeamCity", "##teamcity[message text='x']", `\x23#teamcity[message text='x']`},
+		{"marker upper case", "##VSO[x]", `\x23#VSO[x]`},
+		{"hashes without bracket kept", "C## and ##vso and ## [", "C## and ##vso and ## ["},
+		{"digit breaks a marker", "##v1[x", "##v1[x"},
 		{"everything", "\x1b]0;t\a\n::error::p\u202e##[x\xff", `\x1b]0;t\a\n::error::p\u202e\x23#[x\xff`},
 	}
 	for _, tt := range tests {
@@ -181,7 +187,7 @@ func TestDangerous(t *testing.T) {
 // had nothing to escape. Truncate and Lines keep the same invariants.
 func FuzzText(f *testing.F) {
 	for _, s := range []string{"", "plain", "\x1b]0;title\a", "\x1b[2J", "\n::error::pwned", "::add-mask::x",
-		" \t::x", "##[error]", "\u202e", "\xff", "\u2028", "\U000E0041", "a::b", "#[", "##"} {
+		" \t::x", "##[error]", "##vso[x]", "##teamcity[", "\u202e", "\xff", "\u2028", "\U000E0041", "a::b", "#[", "##"} {
 		f.Add(s, 10)
 	}
 	f.Fuzz(func(t *testing.T, s string, n int) {
@@ -226,16 +232,19 @@ func problem(s string) string {
 	if strings.HasPrefix(strings.TrimLeftFunc(s, isSpace), "::") {
 		return "starts a workflow command"
 	}
-	if strings.Contains(s, "##[") {
-		return "holds ##["
+	if marker.MatchString(s) {
+		return "holds a command marker"
 	}
 	return ""
 }
 
+// marker is a workflow command marker of a CI system read anywhere in a line.
+var marker = regexp.MustCompile(`##[A-Za-z]*\[`)
+
 // clean reports, independently of Text's code, whether s has nothing to
 // escape.
 func clean(s string) bool {
-	if !utf8.ValidString(s) || strings.Contains(s, "##[") || strings.HasPrefix(strings.TrimLeftFunc(s, isSpace), "::") {
+	if !utf8.ValidString(s) || marker.MatchString(s) || strings.HasPrefix(strings.TrimLeftFunc(s, isSpace), "::") {
 		return false
 	}
 	for _, r := range s {

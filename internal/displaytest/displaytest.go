@@ -27,6 +27,7 @@ var Hostile = []string{
 	"##[error]legacy",
 	"bad\xff\xfe utf8",
 	"\u009b31m c1",
+	"##vso[task.setvariable variable=x]y",
 	"sep\u2028arator\u2029",
 	"zero\u200bwidth\ufeff",
 }
@@ -43,12 +44,16 @@ type Options struct {
 // properties, then the message.
 var ownCommand = regexp.MustCompile(`^::(debug|notice|warning|error)( [^:]*)?::`)
 
+// marker is what GitHub Actions (legacy form), Azure Pipelines and TeamCity
+// read as a command anywhere in a line.
+var marker = regexp.MustCompile(`##[A-Za-z]*\[`)
+
 // Problems returns what is wrong with out, one entry per offending line:
 // invalid UTF-8, a byte below 0x20 other than '\n' (tab included: the
 // tables pad with spaces), DEL, a C1 control, a format character (the
 // bidirectional controls among them), U+2028 or U+2029, a line that starts
-// with "::" after white space (but for the allowed commands) and "##["
-// anywhere.
+// with "::" after white space (but for the allowed commands) and a command
+// marker ("##[", "##vso[", "##teamcity[") anywhere.
 func Problems(out string, opts Options) []string {
 	var ps []string
 	for i, line := range strings.Split(out, "\n") {
@@ -69,8 +74,8 @@ func lineProblem(line string, opts Options) string {
 			return fmt.Sprintf("holds %U", r)
 		}
 	}
-	if strings.Contains(line, "##[") {
-		return `holds "##["`
+	if marker.MatchString(line) {
+		return `holds a command marker ("##[", "##vso[", "##teamcity["...)`
 	}
 	trimmed := strings.TrimLeftFunc(line, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Zs, r) })
 	if strings.HasPrefix(trimmed, "::") && !(opts.Commands && trimmed == line && ownCommand.MatchString(line)) {
