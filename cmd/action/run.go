@@ -17,6 +17,7 @@ import (
 	"github.com/sethvargo/go-githubactions"
 
 	"github.com/oci-referrers/referrers/core/credential"
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintln(stdout, "referrers-action", version)
 			return exitOK
 		default:
-			fmt.Fprintf(stderr, "referrers-action takes no arguments (got %q): it reads the step's inputs from INPUT_* variables.\nFor other CI systems, use the referrers command line.\n", args[0])
+			fmt.Fprintf(stderr, "referrers-action takes no arguments (got %s): it reads the step's inputs from INPUT_* variables.\nFor other CI systems, use the referrers command line.\n", display.Text(fmt.Sprintf("%q", args[0])))
 			return exitError
 		}
 	}
@@ -109,10 +110,10 @@ func (a *action) do(ctx context.Context) int {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &nm) && !in.failOnMissing:
-		a.gha.WithFieldsMap(map[string]string{"title": "referrers check"}).Warningf("%s (fail-on-missing is false: the step passes)", err)
+		a.gha.WithFieldsMap(map[string]string{"title": "referrers check"}).Warningf("%s (fail-on-missing is false: the step passes)", display.Text(err.Error()))
 		return exitOK
 	case errors.As(err, &nm):
-		a.gha.WithFieldsMap(map[string]string{"title": "referrers check"}).Errorf("%s", err)
+		a.gha.WithFieldsMap(map[string]string{"title": "referrers check"}).Errorf("%s", display.Text(err.Error()))
 		return exitNotMet
 	default:
 		a.fail("referrers "+in.command, err)
@@ -121,6 +122,9 @@ func (a *action) do(ctx context.Context) int {
 }
 
 // fail reports err as an error annotation with a title saying what failed.
+// Like every message of the Action, it is rendered by package display: the
+// error carries outside data, and go-githubactions escapes only '%', '\r' and
+// '\n' of a message.
 func (a *action) fail(title string, err error) {
 	var ie inputError
 	var he *registry.HTTPError
@@ -130,7 +134,7 @@ func (a *action) fail(title string, err error) {
 	case errors.As(err, &he), errors.Is(err, registry.ErrAuth):
 		title = "referrers registry"
 	}
-	a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", err)
+	a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", display.Text(err.Error()))
 }
 
 // finish writes the outputs and the job summary.
@@ -144,7 +148,7 @@ func (a *action) finish() error {
 			md.WriteString(s)
 		}
 		if err := a.addSummary(md.String()); err != nil {
-			a.gha.Warningf("job summary not written: %v", err)
+			a.gha.Warningf("job summary not written: %s", display.Text(err.Error()))
 		}
 	}
 	if len(a.out.values) == 0 {
@@ -174,7 +178,7 @@ func (a *action) addSummary(md string) (err error) {
 // warning (the step has done its work; its full data is in the log).
 func (a *action) setOutput(key, value string) {
 	if err := a.out.set(key, value); err != nil {
-		a.gha.Warningf("%v; it is left out", err)
+		a.gha.Warningf("%s; it is left out", display.Text(err.Error()))
 	}
 }
 
@@ -335,12 +339,12 @@ func (a *action) fallbackNotice(tag string, attached bool) {
 		what = "the artifact is recorded in"
 	}
 	a.gha.WithFieldsMap(map[string]string{"title": "Referrers tag schema"}).Noticef(
-		"The registry answered that it has no Referrers API, so %s the tag %s (distribution-spec v1.1, referrers tag schema). Registries that list tags show it, e.g. as a package version.", what, tag)
+		"The registry answered that it has no Referrers API, so %s the tag %s (distribution-spec v1.1, referrers tag schema). Registries that list tags show it, e.g. as a package version.", what, display.Text(tag))
 }
 
 func (a *action) warn(ws []string) {
 	for _, w := range ws {
-		a.gha.Warningf("%s", w)
+		a.gha.Warningf("%s", display.Text(w))
 	}
 }
 
@@ -360,7 +364,9 @@ func (a *action) attach(ctx context.Context, r ref.Reference, repo *registry.Rep
 	if res.Mode == referrers.ModeTag && mode != referrers.ModeTag {
 		a.fallbackNotice(res.FallbackTag, true)
 	}
-	a.gha.Infof("attached %s to %s via the %s", res.Descriptor.Digest, subject.Digest, modeName(res.Mode, res.FallbackTag))
+	// Infof writes its line as is: every value is rendered.
+	a.gha.Infof("attached %s to %s via the %s", display.Text(res.Descriptor.Digest.String()), display.Text(subject.Digest.String()),
+		display.Text(modeName(res.Mode, res.FallbackTag)))
 	var total int64
 	for _, l := range art.Layers {
 		total += l.Descriptor.Size
@@ -402,7 +408,7 @@ func (a *action) list(ctx context.Context, r ref.Reference, repo *registry.Repos
 	if err != nil {
 		return err
 	}
-	a.gha.Infof("%s of %s, found via the %s", referrersCount(len(entries)), subject.Digest, how)
+	a.gha.Infof("%s of %s, found via the %s", referrersCount(len(entries)), display.Text(subject.Digest.String()), display.Text(how))
 	t := &table{
 		title:  "referrers list",
 		header: []string{"Referrer", "artifactType", "Size", "Created"},
@@ -461,7 +467,7 @@ func (a *action) check(ctx context.Context, r ref.Reference, repo *registry.Repo
 	if !verdict.Pass {
 		return notMet{fmt.Errorf("%w for %s: missing %s", policy.ErrNotMet, subject.Digest, strings.Join(missing, ", "))}
 	}
-	a.gha.Infof("requirements met for %s (%d required artifact types, found via the %s)", subject.Digest, len(p.Require), how)
+	a.gha.Infof("requirements met for %s (%d required artifact types, found via the %s)", display.Text(subject.Digest.String()), len(p.Require), display.Text(how))
 	return nil
 }
 
@@ -500,7 +506,8 @@ func (m maskStore) Get(ctx context.Context, host string) (credential.Credential,
 }
 
 // debugWriter turns the client's debug trace into ::debug:: lines (shown
-// when the run has step debug logging on).
+// when the run has step debug logging on), each rendered by package display
+// (the trace carries registry data).
 type debugWriter struct {
 	mu  *sync.Mutex
 	gha *githubactions.Action
@@ -510,7 +517,7 @@ func (d debugWriter) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		d.gha.Debugf("%s", l)
+		d.gha.Debugf("%s", display.Text(l))
 	}
 	return len(p), nil
 }

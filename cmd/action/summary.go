@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/oci-referrers/referrers/core/display"
 )
 
 // maxSummary is the budget of one step's job summary. GitHub refuses a step
@@ -61,26 +61,20 @@ func row(cells []string) string {
 	return b.String()
 }
 
-// cell makes s safe as one cell of a Markdown table: control characters
-// (newlines included) become spaces, HTML's special characters become
-// entities, and the ASCII punctuation that Markdown would read as syntax
-// (emphasis, code, links, images, table pipes) is escaped with a backslash.
-// With '<' an entity and '[' escaped, no link, image or raw HTML can form. Long values are cut to maxCell runes with an ellipsis.
+// cell makes s safe as one cell of a Markdown table. First package display
+// renders it: control and format characters (newlines and bidirectional
+// controls included) and invalid UTF-8 become visible escapes such as \x1b,
+// and a long value is cut to maxCell characters with an ellipsis, never
+// within an escape. Then HTML's special characters become entities, and the
+// ASCII punctuation that Markdown would read as syntax (emphasis, code,
+// links, images, table pipes, and the backslash of an escape) is escaped
+// with a backslash. With '<' an entity and '[' escaped, no link, image or
+// raw HTML can form.
 func cell(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
+	s = display.Truncate(s, maxCell)
 	var b strings.Builder
-	n := 0
 	for _, r := range s {
-		if n == maxCell {
-			b.WriteString("…")
-			break
-		}
-		n++
 		switch {
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			b.WriteByte(' ')
 		case r == '&':
 			b.WriteString("&amp;")
 		case r == '<':

@@ -15,13 +15,17 @@ func TestCell(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"application/spdx+json", "application/spdx+json"},
 		{"a|b", `a\|b`},
-		{"line1\nline2\r\n", "line1 line2  "},
+		{"line1\nline2\r\n", `line1\\nline2\\r\\n`},
+		{"\x1b[2J\x1b]0;title\a", `\\x1b\[2J\\x1b\]0;title\\a`},
+		{"evil\u202eexe", `evil\\u202eexe`},
+		{"##[error]x", `\\x23\#\[error\]x`},
 		{"<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"},
 		{"![x](https://example.invalid/p.png)", `\!\[x\](https://example.invalid/p.png)`},
 		{"**bold** _it_ `code` # ~x~", `\*\*bold\*\* \_it\_ \` + "`" + `code\` + "`" + ` \# \~x\~`},
 		{"a&amp;b", "a&amp;amp;b"},
 		{`back\slash`, `back\\slash`},
-		{"bad \xff utf8", "bad \uFFFD utf8"},
+		{"bad \xff utf8", `bad \\xff utf8`},
+		{strings.Repeat("x", maxCell-2) + "\x1b", strings.Repeat("x", maxCell-2) + "…"},
 		{strings.Repeat("é", maxCell+5), strings.Repeat("é", maxCell) + "…"},
 	}
 	for _, tt := range tests {
