@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // inputNames are the action's inputs, as declared in action.yml.
@@ -11,7 +14,7 @@ var inputNames = []string{
 	"command", "subject", "subject-digest", "files", "artifact-type", "annotations",
 	"annotation-file", "platform", "referrers-mode", "created", "require",
 	"require-annotations", "min", "username", "password", "github-token",
-	"plain-http", "summary", "fail-on-missing",
+	"plain-http", "summary", "fail-on-missing", "timeout",
 }
 
 // inputs are the step's inputs, read from INPUT_* variables.
@@ -35,6 +38,7 @@ type inputs struct {
 	plainHTTP      bool
 	summary        bool
 	failOnMissing  bool
+	timeout        time.Duration // 0: none
 }
 
 // inputError is a problem with the step's inputs: the workflow must change.
@@ -129,6 +133,11 @@ func readInputs(getenv func(string) string) (inputs, error) {
 	if in.failOnMissing, err = boolInput(getenv, "fail-on-missing", true); err != nil {
 		return in, err
 	}
+	if s := input(getenv, "timeout"); s != "" {
+		if in.timeout, err = time.ParseDuration(s); err != nil || in.timeout < 0 {
+			return in, inputErrorf("input timeout: %q is not a duration such as 30s or 10m (0 or empty: no limit)", s)
+		}
+	}
 	in.min = 1
 	if s := input(getenv, "min"); s != "" {
 		if in.min, err = strconv.Atoi(s); err != nil || in.min < 1 {
@@ -185,4 +194,22 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		}
 	}
 	return in, nil
+}
+
+// withTimeout bounds the whole command by the timeout input, as the CLI's
+// --timeout does (a registry that goes silent is given up on anyway: see
+// registry.Timeouts).
+func (in inputs) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if in.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, in.timeout)
+}
+
+// explainTimeout names the timeout input in an error its expiry caused.
+func (in inputs) explainTimeout(ctx context.Context, err error) error {
+	if err != nil && in.timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("input timeout %s expired while %w", in.timeout, err)
+	}
+	return err
 }

@@ -104,7 +104,9 @@ func (a *action) do(ctx context.Context) int {
 		return exitError
 	}
 	a.in = in
-	err = a.command(ctx)
+	ctx, cancel := in.withTimeout(ctx)
+	defer cancel()
+	err = in.explainTimeout(ctx, a.command(ctx))
 	var nm notMet
 	switch {
 	case err == nil:
