@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/request"
 	"github.com/oci-referrers/referrers/internal/frontend"
@@ -100,13 +101,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	h, err := host.New(ctx, opts...)
 	if err != nil {
-		fmt.Fprintln(stderr, "policy-host: error:", err)
+		fmt.Fprintln(stderr, "policy-host: error:", display.Text(err.Error()))
 		return exitError
 	}
 	defer h.Close(ctx)
 	resp, err := h.Do(ctx, tree, req)
 	if err != nil {
-		fmt.Fprintln(stderr, "policy-host: error:", err) // an error is never a verdict
+		// An error is never a verdict. It may quote the tree or the module's
+		// stderr: package display renders it on one line.
+		fmt.Fprintln(stderr, "policy-host: error:", display.Text(err.Error()))
 		return exitError
 	}
 	v := resp.Result
@@ -117,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	} else {
-		fmt.Fprintf(stdout, "subject %s (referrers found by %s, in the sandbox)\n", v.Subject.Digest, resp.Mode)
+		fmt.Fprintf(stdout, "subject %s (referrers found by %s, in the sandbox)\n",
+			display.Text(v.Subject.Digest.String()), display.Text(string(resp.Mode)))
 		if err := frontend.WriteVerdict(stdout, *v); err != nil {
 			return exitError
 		}
