@@ -237,7 +237,13 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		} else if err != nil {
 			return nil, "", nil, err
 		}
-		descs = fb.index.Manifests
+		for _, d := range fb.index.Manifests {
+			if d.Digest == subject {
+				warnings = append(warnings, selfListedWarning(fb.tag, subject))
+				continue
+			}
+			descs = append(descs, d)
+		}
 	} else if tagRead != nil {
 		r := <-tagRead
 		extra, w := c.mergeTagSchema(ctx, t, subject, descs, r)
@@ -310,6 +316,13 @@ func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Des
 	return ds, errors.Join(errs...)
 }
 
+// selfListedWarning is the warning for a referrers tag index that lists the
+// subject itself: a manifest cannot refer to itself (image-spec v1.1.1,
+// "subject"), so the entry is left out of the listing.
+func selfListedWarning(tag string, subject digest.Digest) string {
+	return fmt.Sprintf("referrers tag %s lists the subject %s itself; left out", tag, subject)
+}
+
 type fallbackRead struct {
 	fb  fallback
 	err error
@@ -344,6 +357,10 @@ func (c *Client) mergeTagSchema(ctx context.Context, t target.Target, subject di
 	var extra []ocispec.Descriptor
 	var warnings []string
 	for _, d := range r.fb.index.Manifests {
+		if d.Digest == subject {
+			warnings = append(warnings, selfListedWarning(r.fb.tag, subject))
+			continue
+		}
 		if listed[d.Digest] || d.Digest.Validate() != nil {
 			continue
 		}
