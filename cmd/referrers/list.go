@@ -79,9 +79,13 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	}
 	defer loc.close()
 	repo := loc.target
-	subject, err := referrers.ResolveSubject(ctx, repo, loc.reference, c.platform)
+	subject, missing, err := referrers.ResolveListSubject(ctx, repo, loc.reference, c.platform)
 	if err != nil {
 		return err
+	}
+	if missing {
+		fmt.Fprintf(e.stderr, "referrers list: note: the subject manifest %s is not there; listing the referrers of its digest\n",
+			display.Text(loc.at(subject.Digest)))
 	}
 	verbs := c.verbs(e)
 	res, err := listOne(ctx, verbs, repo, subject, opts, ord)
@@ -95,6 +99,9 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 			if children, err = listChildren(ctx, verbs, repo, subject, opts, ord); err != nil {
 				return err
 			}
+		} else if missing {
+			fmt.Fprintf(e.stderr, "referrers list: note: without the subject manifest, %s is not known to be an index: --include-children has no children to list\n",
+				display.Text(loc.at(subject.Digest)))
 		} else {
 			fmt.Fprintf(e.stderr, "referrers list: note: %s is not an index (%s): --include-children has no children to list\n",
 				display.Text(loc.at(subject.Digest)), display.Text(subject.MediaType))

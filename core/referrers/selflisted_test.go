@@ -1,10 +1,15 @@
 package referrers
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/core/target"
 	"github.com/oci-referrers/referrers/internal/fakeregistry"
 )
 
@@ -47,5 +52,34 @@ func TestListTagIndexListingTheSubject(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestResolveListSubject: a digest whose manifest is missing resolves, for
+// listing, to the bare digest (its referrers may exist: they can be pushed
+// first); a missing tag, or any platform lookup, is still ErrNotFound
+// (issue 13, item 8a).
+func TestResolveListSubject(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{})
+	ghost := digest.FromString("a subject never pushed")
+	ref := putReferrer(t, w.fake, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: ghost, Size: 123}, typeSig, "early", nil)
+
+	desc, missing, err := ResolveListSubject(ctxT(t), w.repo(t), ghost.String(), "")
+	if err != nil || !missing || desc.Digest != ghost || desc.MediaType != "" {
+		t.Fatalf("ResolveListSubject(ghost) = %+v, %v, %v; want the bare digest, missing", desc, missing, err)
+	}
+	res, err := New().List(ctxT(t), w.repo(t), desc, ListOptions{})
+	if err != nil || !slices.Equal(digests(res.Referrers), sortedDigests(ref)) {
+		t.Errorf("List(ghost) = %v, %v; want %v", digests(res.Referrers), err, ref.Digest)
+	}
+	desc, missing, err = ResolveListSubject(ctxT(t), w.repo(t), w.subject.Digest.String(), "")
+	if err != nil || missing || desc.MediaType != w.subject.MediaType {
+		t.Errorf("ResolveListSubject(existing) = %+v, %v, %v; want it resolved", desc, missing, err)
+	}
+	for _, tc := range []struct{ reference, platform string }{{"no-such-tag", ""}, {ghost.String(), "linux/amd64"}} {
+		if _, _, err := ResolveListSubject(ctxT(t), w.repo(t), tc.reference, tc.platform); !errors.Is(err, target.ErrNotFound) {
+			t.Errorf("ResolveListSubject(%s, %q): %v, want ErrNotFound", tc.reference, tc.platform, err)
+		}
 	}
 }
