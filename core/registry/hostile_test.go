@@ -534,18 +534,19 @@ func TestHostileRegistry(t *testing.T) {
 			name: "slow but flowing download succeeds",
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) {
-					for i := range blobContent { // 20 bytes, 50 ms apart: 1 s in all
+					for i := range blobContent { // 20 bytes, 50 ms apart: 1 s in all, twice the idle bound
 						w.Write(blobContent[i : i+1])
 						w.(http.Flusher).Flush()
 						time.Sleep(50 * time.Millisecond)
 					}
 				})
 			},
-			op: opFetchBlob(int64(len(blobContent)), blobContent),
+			op:       opFetchBlob(int64(len(blobContent)), blobContent),
+			timeouts: &Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: 500 * time.Millisecond},
 		},
 		{
 			name:     "slow but flowing upload succeeds",
-			timeouts: &Timeouts{ResponseHeaders: time.Second, Idle: 200 * time.Millisecond},
+			timeouts: &Timeouts{ResponseHeaders: time.Second, Idle: 500 * time.Millisecond},
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
 					// 64 KiB every 50 ms: 2 MiB in about 1.6 s, longer than
