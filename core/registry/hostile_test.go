@@ -164,6 +164,18 @@ func endless(w http.ResponseWriter) {
 	}
 }
 
+// slowReader is a source that takes a while for each chunk of 1 KiB (a
+// pipe from a slow producer); it hides its Seek, as a pipe has none.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause)
+	return s.r.Read(p[:min(len(p), 1<<10)])
+}
+
 // zeros is an endless, non-seekable source of zero bytes.
 type zeros struct{}
 
@@ -543,6 +555,20 @@ func TestHostileRegistry(t *testing.T) {
 			},
 			op:       opFetchBlob(int64(len(blobContent)), blobContent),
 			timeouts: &Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: 500 * time.Millisecond},
+		},
+		{
+			name: "a slow source of our own upload is not a stall",
+			a: func(e *hostileEnv) http.HandlerFunc {
+				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
+					io.Copy(io.Discard, r.Body)
+					w.WriteHeader(http.StatusCreated)
+				})
+			},
+			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
+				data := bytes.Repeat([]byte("x"), 4<<10)
+				return r.PushBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream",
+					Digest: digest.FromBytes(data), Size: int64(len(data))}, slowReader{bytes.NewReader(data), 300 * time.Millisecond})
+			},
 		},
 		{
 			name:     "slow but flowing upload succeeds",
