@@ -50,7 +50,11 @@
 //     it is put on a line.
 //
 // Everything else, including non-ASCII letters, symbols, emoji and other
-// white space, is kept as is. A string without the characters above, that
+// white space, is kept as is. Format characters are escaped as a class, the
+// joiners U+200C and U+200D too: an emoji sequence or a Persian word that
+// uses them shows \u200d or \u200c. Invisible characters are exactly what can
+// hide or smuggle text, and telling the harmless joiner from the harmful one
+// is not attempted. A string without the characters above, that
 // does not start with "::" and holds no "##[" (or "##vso["...), is returned
 // unchanged.
 //
@@ -69,8 +73,8 @@
 //
 // A caller must put rendered values after fixed text of its own or at the
 // start of a line, never join two of them so that the end of one and the
-// start of the other make "##[" (as "##" and "["): the rules hold for each
-// value, not for what is glued around it.
+// start of the other make a command marker (as "##" and "[", or "##" and
+// "vso["): the rules hold for each value, not for what is glued around it.
 package display
 
 import (
