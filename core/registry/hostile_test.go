@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -218,6 +219,8 @@ type hostileCase struct {
 	text, debug []string
 	// bSeesNothing: host B must receive no request at all.
 	bSeesNothing bool
+	// maxElapsed bounds the operation (default 5 s).
+	maxElapsed time.Duration
 	// check makes more assertions, after the operation.
 	check func(t *testing.T, e *hostileEnv)
 }
@@ -546,15 +549,16 @@ func TestHostileRegistry(t *testing.T) {
 			name: "slow but flowing download succeeds",
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) {
-					for i := range blobContent { // 20 bytes, 50 ms apart: 1 s in all, twice the idle bound
+					for i := range blobContent { // 20 bytes, 100 ms apart: 2 s in all, twice the idle bound
 						w.Write(blobContent[i : i+1])
 						w.(http.Flusher).Flush()
-						time.Sleep(50 * time.Millisecond)
+						time.Sleep(100 * time.Millisecond)
 					}
 				})
 			},
-			op:       opFetchBlob(int64(len(blobContent)), blobContent),
-			timeouts: &Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: 500 * time.Millisecond},
+			op:         opFetchBlob(int64(len(blobContent)), blobContent),
+			timeouts:   &Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: time.Second},
+			maxElapsed: 20 * time.Second,
 		},
 		{
 			name: "a slow source of our own upload is not a stall",
@@ -571,24 +575,25 @@ func TestHostileRegistry(t *testing.T) {
 			},
 		},
 		{
-			name:     "slow but flowing upload succeeds",
-			timeouts: &Timeouts{ResponseHeaders: time.Second, Idle: 500 * time.Millisecond},
+			name:       "slow but flowing upload succeeds",
+			timeouts:   &Timeouts{ResponseHeaders: 2 * time.Second, Idle: time.Second},
+			maxElapsed: 20 * time.Second,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
-					// 64 KiB every 50 ms: 2 MiB in about 1.6 s, longer than
-					// both bounds
-					buf := make([]byte, 64<<10)
+					// 32 KiB every 100 ms: 1 MiB in about 3.2 s, longer
+					// than both bounds
+					buf := make([]byte, 32<<10)
 					for {
 						if _, err := io.ReadFull(r.Body, buf); err != nil {
 							break
 						}
-						time.Sleep(50 * time.Millisecond)
+						time.Sleep(100 * time.Millisecond)
 					}
 					w.WriteHeader(http.StatusCreated)
 				})
 			},
 			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
-				data := make([]byte, 2<<20)
+				data := make([]byte, 1<<20)
 				return r.PushBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream",
 					Digest: digest.FromBytes(data), Size: int64(len(data))}, bytes.NewReader(data))
 			},
@@ -699,8 +704,8 @@ func TestHostileRegistry(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, e)
 			}
-			if elapsed > 5*time.Second {
-				t.Errorf("took %s, want a bounded time (< 5s)", elapsed)
+			if limit := cmp.Or(tc.maxElapsed, 5*time.Second); elapsed > limit {
+				t.Errorf("took %s, want a bounded time (< %s)", elapsed, limit)
 			}
 			if testing.Verbose() {
 				t.Logf("%s: %v", elapsed.Round(time.Millisecond), err)
