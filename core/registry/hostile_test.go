@@ -203,12 +203,15 @@ func (e *hostileEnv) uploadFlow(put http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
+// shortTimeouts are the bounds of the rows about a stall.
+var shortTimeouts = Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: 200 * time.Millisecond}
+
 type hostileCase struct {
 	name string
 	// tlsA serves host A over TLS.
 	tlsA bool
 	a, b func(e *hostileEnv) http.HandlerFunc
-	// timeouts for the client (default: 200 ms headers and idle).
+	// timeouts for the client (default: 5 s headers and idle).
 	timeouts *Timeouts
 	op       func(ctx context.Context, e *hostileEnv, r *Repository) error
 	// want is the sentinel the error wraps, wantPlain for none, nil for success.
@@ -249,11 +252,13 @@ var (
 
 // TestHostileRegistry is the proof of "hostile registries are bounded": each
 // row sets up a hostile host A (and a host B it points to), a client with
-// credentials for A only and short timeouts, runs one operation and asserts
-// the exact outcome; for every row, no request to B carries an Authorization
-// header, credentials are only ever looked up for A, neither the error nor
-// the --debug trace holds a secret (A's password, its Basic encoding, A's
-// token, a signed query value), and the operation ends within 5 s.
+// credentials for A only and bounds set by WithTimeouts (200 ms for the rows
+// about a stall, 5 s elsewhere), runs one operation and asserts the exact
+// outcome; for every row, no request to B carries an Authorization header,
+// credentials are only ever looked up for A, neither the error nor the
+// --debug trace holds a secret (A's password, its Basic encoding, A's token,
+// a signed query value), and the operation ends within 5 s (20 s for the
+// slow-but-flowing rows, which take 2-3.2 s by design).
 func TestHostileRegistry(t *testing.T) {
 	cases := []hostileCase{
 		{
@@ -327,7 +332,8 @@ func TestHostileRegistry(t *testing.T) {
 			bSeesNothing: true,
 		},
 		{
-			name: "stall before headers",
+			name:     "stall before headers",
+			timeouts: &shortTimeouts,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) { e.stall(r) })
 			},
@@ -339,7 +345,8 @@ func TestHostileRegistry(t *testing.T) {
 			text: []string{"HEAD http://127.0.0.1:", "/v2/app/manifests/v1: no response headers within 200ms", "gave up after 3 tries"},
 		},
 		{
-			name: "headers then stalled body",
+			name:     "headers then stalled body",
+			timeouts: &shortTimeouts,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) {
 					w.Header().Set("Content-Length", fmt.Sprint(len(blobContent)))
@@ -530,7 +537,8 @@ func TestHostileRegistry(t *testing.T) {
 			debug: []string{"?n=1&last=x&_state=REDACTED -> 200", "/token?scope=repository%3Aapp%3Apull&service=a -> 200"},
 		},
 		{
-			name: "upload stall: the registry stops reading the PUT body",
+			name:     "upload stall: the registry stops reading the PUT body",
+			timeouts: &shortTimeouts,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
 					io.CopyN(io.Discard, r.Body, 1024)
@@ -561,7 +569,8 @@ func TestHostileRegistry(t *testing.T) {
 			maxElapsed: 20 * time.Second,
 		},
 		{
-			name: "a slow source of our own upload is not a stall",
+			name:     "a slow source of our own upload is not a stall",
+			timeouts: &Timeouts{ResponseHeaders: 5 * time.Second, Idle: 300 * time.Millisecond},
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
 					io.Copy(io.Discard, r.Body)
@@ -569,9 +578,9 @@ func TestHostileRegistry(t *testing.T) {
 				})
 			},
 			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
-				data := bytes.Repeat([]byte("x"), 4<<10)
+				data := bytes.Repeat([]byte("x"), 3<<10)
 				return r.PushBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream",
-					Digest: digest.FromBytes(data), Size: int64(len(data))}, slowReader{bytes.NewReader(data), 300 * time.Millisecond})
+					Digest: digest.FromBytes(data), Size: int64(len(data))}, slowReader{bytes.NewReader(data), 600 * time.Millisecond})
 			},
 		},
 		{
@@ -636,7 +645,9 @@ func TestHostileRegistry(t *testing.T) {
 			if tc.tlsA {
 				tr.TLSClientConfig = e.a.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 			}
-			timeouts := Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: 200 * time.Millisecond}
+			// Rows that are not about a stall get bounds a loaded machine
+			// cannot trip: still bounded, never what the row tests.
+			timeouts := Timeouts{ResponseHeaders: 5 * time.Second, Idle: 5 * time.Second}
 			if tc.timeouts != nil {
 				timeouts = *tc.timeouts
 			}
