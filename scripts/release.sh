@@ -13,7 +13,13 @@
 # it is a default target when that script exists. Then it writes SHA256SUMS
 # over the assets in DIR and the action's checksum file (default
 # action/checksums.txt, read by action/setup.sh): `version VERSION`,
-# `go <toolchain>` and one `<sha256>  <asset>` line per asset.
+# `go <toolchain>`, `source sha256:<hex>` (the digest of the module's Go
+# source the assets were built from, computed by `action/setup.sh
+# --source-digest`) and one `<sha256>  <asset>` line per asset. The commit
+# that carries this file is the release commit (the tag points at it); a
+# later commit keeps the file but, once it changes the Go source, no longer
+# matches its `source` line, so setup.sh builds a SHA pin of it from source
+# instead of installing this release.
 #
 # --verify rebuilds into a temporary directory and compares the result with
 # the existing checksum file (VERSION defaults to the file's), failing with a
@@ -109,6 +115,7 @@ mkdir -p "$out"
 export CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0
 cd "$root"
 gover=$(go env GOVERSION)
+srcdigest=$(bash "$root/action/setup.sh" --source-digest "$root")
 ldflags="-s -w -buildid= -X main.version=$version"
 
 assets=''
@@ -145,11 +152,14 @@ fi
 {
   echo "# The release this ref of the action installs, read by action/setup.sh and"
   echo "# written by scripts/release.sh (never by hand): the version, the Go"
-  echo "# toolchain that built it, and the SHA-256 of every release asset."
-  echo "# setup.sh downloads referrers-action-<os>-<arch> of this version only when"
-  echo "# the action's ref selects it, and refuses it unless its SHA-256 is listed here."
+  echo "# toolchain that built it, the digest of the Go source it was built from"
+  echo "# and the SHA-256 of every release asset. setup.sh downloads"
+  echo "# referrers-action-<os>-<arch> of this version only when the action's ref"
+  echo "# selects it (a tag of it, or a commit whose Go source has this digest),"
+  echo "# and refuses it unless its SHA-256 is listed here."
   echo "version $version"
   echo "go $gover"
+  echo "source $srcdigest"
   cat "$tmp/sums"
 } >"$tmp/new-checksums"
 

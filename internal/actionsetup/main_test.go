@@ -247,8 +247,8 @@ func fakeContent(asset string) []byte {
 
 // actionPath makes a directory laid out like the action at a ref: its
 // action/setup.sh and the given action/checksums.txt, and with source the Go
-// module (go.mod, go.sum and the non-test Go files) that a source build
-// needs.
+// source of the module (sourceFiles: what a source build compiles and what
+// the source digest covers).
 func actionPath(t *testing.T, checksums string, source bool) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -259,37 +259,77 @@ func actionPath(t *testing.T, checksums string, source bool) string {
 	if !source {
 		return dir
 	}
-	copyFile(t, filepath.Join(root, "go.mod"), filepath.Join(dir, "go.mod"))
-	copyFile(t, filepath.Join(root, "go.sum"), filepath.Join(dir, "go.sum"))
-	for _, top := range []string{"cmd", "core", "internal"} {
-		err := filepath.WalkDir(filepath.Join(root, top), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() {
-				if d.Name() == "testdata" {
-					return filepath.SkipDir
-				}
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir // another module
-				}
-				return nil
-			}
-			if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-				return nil
-			}
-			rel, err := filepath.Rel(root, path)
-			if err != nil {
-				return err
-			}
-			copyFile(t, path, filepath.Join(dir, rel))
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	files, err := sourceFiles(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range files {
+		copyFile(t, filepath.Join(root, filepath.FromSlash(rel)), filepath.Join(dir, filepath.FromSlash(rel)))
 	}
 	return dir
+}
+
+// sourceFiles lists, as slash paths relative to dir, the files the source
+// digest of action/setup.sh covers, in its order: go.mod, go.sum, then every
+// .go file but *_test.go in a walk of dir in lexical order, skipping names
+// starting with . or _, directories named testdata, directories with their
+// own go.mod, and symbolic links. It is written from the rule in setup.sh's
+// comment, not from its code, so that TestSourceDigest compares two readings
+// of the rule.
+func sourceFiles(dir string) ([]string, error) {
+	files := []string{"go.mod", "go.sum"}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path == dir {
+			return nil
+		}
+		name := d.Name()
+		if d.Type()&fs.ModeSymlink != 0 || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if name == "testdata" {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	})
+	return files, err
+}
+
+// sourceDigest is the source digest of the module at dir, computed in Go:
+// sha256:<hex> of the lines "<sha256>  <path>\n" of sourceFiles.
+func sourceDigest(dir string) (string, error) {
+	files, err := sourceFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	var manifest strings.Builder
+	for _, rel := range files {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&manifest, "%s  %s\n", sha256Hex(b), rel)
+	}
+	return "sha256:" + sha256Hex([]byte(manifest.String())), nil
 }
 
 func copyFile(t *testing.T, from, to string) {

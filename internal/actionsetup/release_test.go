@@ -9,7 +9,8 @@ import (
 )
 
 // TestReleaseBuild checks what scripts/release.sh wrote: both commands for
-// each target, SHA256SUMS over them, and the checksum file setup.sh reads.
+// each target, SHA256SUMS over them, and the checksum file setup.sh reads,
+// with the digest of the source it was built from.
 func TestReleaseBuild(t *testing.T) {
 	t.Parallel()
 	rel := builtRelease(t)
@@ -46,10 +47,14 @@ func TestReleaseBuild(t *testing.T) {
 			body = append(body, line)
 		}
 	}
-	if len(body) < 2 || body[0] != "version "+version || !strings.HasPrefix(body[1], "go go1.") {
-		t.Fatalf("checksums.txt starts %q, want version %s then the go version", body, version)
+	digest, err := sourceDigest(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := body[2:]; !slices.Equal(got, sums) {
+	if len(body) < 3 || body[0] != "version "+version || !strings.HasPrefix(body[1], "go go1.") || body[2] != "source "+digest {
+		t.Fatalf("checksums.txt starts %q, want version %s, the go version, then source %s", body, version, digest)
+	}
+	if got := body[3:]; !slices.Equal(got, sums) {
 		t.Errorf("checksums.txt lists:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(sums, "\n"))
 	}
 }

@@ -152,8 +152,12 @@ func TestRefuse(t *testing.T) {
 			title: "referrers-action download refused", want: []string{"not https"}, requests: -1},
 		{name: "install=release with a branch ref", checksums: checksums, env: map[string]string{"REFERRERS_ACTION_REF": "main", "REFERRERS_INSTALL": "release"}, source: true,
 			title: "referrers-action setup", want: []string{"REFERRERS_INSTALL is release", "ref main does not select release " + version}, requests: -1},
-		{name: "install=release with a SHA ref", checksums: checksums, env: map[string]string{"REFERRERS_ACTION_REF": strings.Repeat("ab", 20), "REFERRERS_INSTALL": "release"}, source: true,
-			title: "referrers-action setup", want: []string{"does not select release"}, requests: -1},
+		{name: "install=release with a SHA ref and no source digest", checksums: checksums, env: map[string]string{"REFERRERS_ACTION_REF": strings.Repeat("ab", 20), "REFERRERS_INSTALL": "release"}, source: true,
+			title: "referrers-action setup", want: []string{"REFERRERS_INSTALL is release", "names release " + version + " but not the source digest"}, requests: -1},
+		{name: "install=release with a SHA ref of other source", checksums: checksums + "source sha256:" + strings.Repeat("0", 64) + "\n", env: map[string]string{"REFERRERS_ACTION_REF": strings.Repeat("ab", 20), "REFERRERS_INSTALL": "release"}, source: true,
+			title: "referrers-action setup", want: []string{"REFERRERS_INSTALL is release", "is not a release commit"}, requests: -1},
+		{name: "malformed source digest", checksums: checksums + "source " + strings.Repeat("0", 64) + "\n",
+			title: "referrers-action setup", want: []string{"is not sha256:<64 hex digits>"}, requests: -1},
 		{name: "install=release with a longer patch", checksums: checksums, env: map[string]string{"REFERRERS_ACTION_REF": version + "0", "REFERRERS_INSTALL": "release"},
 			title: "referrers-action setup", want: []string{"does not select release"}, requests: -1},
 		{name: "install=release with a ref ending in a dot", checksums: checksums, env: map[string]string{"REFERRERS_ACTION_REF": "v9.", "REFERRERS_INSTALL": "release"},
@@ -266,7 +270,9 @@ func TestSourceBuild(t *testing.T) {
 		env                  map[string]string
 		reason               string
 	}{
-		{name: "commit SHA ref", ref: "0123456789abcdef0123456789abcdef01234567", checksums: checksums, reason: "does not select release " + version},
+		{name: "commit SHA ref, no source digest", ref: commitSHA, checksums: checksums, reason: "names release " + version + " but not the source digest"},
+		{name: "commit SHA ref, other source", ref: commitSHA, checksums: checksums + "source sha256:" + strings.Repeat("0", 64) + "\n", reason: "is not a release commit"},
+		{name: "branch ref", ref: "main", checksums: checksums, reason: "ref main does not select release " + version},
 		{name: "version none", ref: version, checksums: "version none\n", reason: "version none"},
 		{name: "unknown arch", ref: version, checksums: checksums, env: map[string]string{"RUNNER_ARCH": "X86"}, reason: "no binary for RUNNER_OS=" + runnerOS + " RUNNER_ARCH=X86"},
 		{name: "local action", ref: "", checksums: checksums, reason: "uses: ./"},
@@ -327,6 +333,7 @@ func TestRepoChecksums(t *testing.T) {
 		case len(f) == 2 && f[0] == "version":
 			ver = f[1]
 		case len(f) == 2 && f[0] == "go":
+		case len(f) == 2 && f[0] == "source" && strings.HasPrefix(f[1], "sha256:"):
 		case len(f) == 2 && len(f[0]) == 64 && strings.Trim(f[0], "0123456789abcdef") == "" && strings.HasPrefix(line, f[0]+"  "):
 			sums[f[1]] = f[0]
 		default:
