@@ -248,6 +248,7 @@ func opFetchBlob(size int64, content []byte) func(ctx context.Context, e *hostil
 var (
 	blobContent = []byte("twenty bytes of blob")
 	manContent  = []byte(`{"schemaVersion":2}`)
+	slowContent = []byte("thirty bytes of a slow blob...")
 )
 
 // TestHostileRegistry is the proof of "hostile registries are bounded": each
@@ -257,8 +258,10 @@ var (
 // outcome; for every row, no request to B carries an Authorization header,
 // credentials are only ever looked up for A, neither the error nor the
 // --debug trace holds a secret (A's password, its Basic encoding, A's token,
-// a signed query value), and the operation ends within 5 s (20 s for the
-// slow-but-flowing rows, which take 2-3.2 s by design).
+// a signed query value), and the operation ends within 5 s (30 s for the
+// slow-but-flowing rows, which take 3-4.8 s by design: a byte or 32 KiB
+// every 100 ms, 20 times less than the 2 s idle bound, so that a loaded
+// machine does not trip them).
 func TestHostileRegistry(t *testing.T) {
 	cases := []hostileCase{
 		{
@@ -557,20 +560,21 @@ func TestHostileRegistry(t *testing.T) {
 			name: "slow but flowing download succeeds",
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) {
-					for i := range blobContent { // 20 bytes, 100 ms apart: 2 s in all, twice the idle bound
-						w.Write(blobContent[i : i+1])
+					for i := range slowContent { // 30 bytes, 100 ms apart: 3 s in all, longer than the idle bound
+						w.Write(slowContent[i : i+1])
 						w.(http.Flusher).Flush()
 						time.Sleep(100 * time.Millisecond)
 					}
 				})
 			},
-			op:         opFetchBlob(int64(len(blobContent)), blobContent),
-			timeouts:   &Timeouts{ResponseHeaders: 200 * time.Millisecond, Idle: time.Second},
-			maxElapsed: 20 * time.Second,
+			op:         opFetchBlob(int64(len(slowContent)), slowContent),
+			timeouts:   &Timeouts{ResponseHeaders: 5 * time.Second, Idle: 2 * time.Second},
+			maxElapsed: 30 * time.Second,
 		},
 		{
-			name:     "a slow source of our own upload is not a stall",
-			timeouts: &Timeouts{ResponseHeaders: 5 * time.Second, Idle: 300 * time.Millisecond},
+			name:       "a slow source of our own upload is not a stall",
+			timeouts:   &Timeouts{ResponseHeaders: 5 * time.Second, Idle: time.Second},
+			maxElapsed: 30 * time.Second,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
 					io.Copy(io.Discard, r.Body)
@@ -578,18 +582,18 @@ func TestHostileRegistry(t *testing.T) {
 				})
 			},
 			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
-				data := bytes.Repeat([]byte("x"), 3<<10)
+				data := bytes.Repeat([]byte("x"), 2<<10) // 2 chunks, 1.5 s each
 				return r.PushBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream",
-					Digest: digest.FromBytes(data), Size: int64(len(data))}, slowReader{bytes.NewReader(data), 600 * time.Millisecond})
+					Digest: digest.FromBytes(data), Size: int64(len(data))}, slowReader{bytes.NewReader(data), 1500 * time.Millisecond})
 			},
 		},
 		{
 			name:       "slow but flowing upload succeeds",
-			timeouts:   &Timeouts{ResponseHeaders: 2 * time.Second, Idle: time.Second},
-			maxElapsed: 20 * time.Second,
+			timeouts:   &Timeouts{ResponseHeaders: 3 * time.Second, Idle: 2 * time.Second},
+			maxElapsed: 30 * time.Second,
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.uploadFlow(func(w http.ResponseWriter, r *http.Request) {
-					// 32 KiB every 100 ms: 1 MiB in about 3.2 s, longer
+					// 32 KiB every 100 ms: 1.5 MiB in about 4.8 s, longer
 					// than both bounds
 					buf := make([]byte, 32<<10)
 					for {
@@ -602,7 +606,7 @@ func TestHostileRegistry(t *testing.T) {
 				})
 			},
 			op: func(ctx context.Context, e *hostileEnv, r *Repository) error {
-				data := make([]byte, 1<<20)
+				data := make([]byte, 3<<19)
 				return r.PushBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream",
 					Digest: digest.FromBytes(data), Size: int64(len(data))}, bytes.NewReader(data))
 			},
