@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/oci-referrers/referrers/core/display"
 )
 
 // maxOutput bounds one output value. GitHub allows 1 MB of outputs per job
@@ -94,7 +96,7 @@ func logTo(getenv func(string) string, stdout, stderr io.Writer) io.Writer {
 // writeJSON prints the outputs as one JSON object: what a run outside GitHub
 // Actions (no GITHUB_OUTPUT) gets on stdout, alone (see logTo).
 func (o *outputs) writeJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(display.NewJSONWriter(w))
 	enc.SetIndent("", "  ")
 	return enc.Encode(o.values) // maps encode with sorted keys
 }

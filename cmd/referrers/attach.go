@@ -112,7 +112,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	}
 	out := newAttachOutput(loc, art, res, "")
 	if c.format == "json" {
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}

@@ -156,7 +156,7 @@ func attachAll(ctx context.Context, e env, format string, loc *location, subject
 		}
 	}
 	if format == "json" {
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(outs)
 	}

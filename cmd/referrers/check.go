@@ -85,7 +85,7 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 	var entries = res.Index().Manifests
 	verdict := policy.Evaluate(subject, entries, p)
 	if c.format == "json" {
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(verdict); err != nil {
 			return err

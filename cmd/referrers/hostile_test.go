@@ -137,11 +137,14 @@ func TestHostileRegistryData(t *testing.T) {
 		}
 	}
 
-	// JSON: the exact strings, as the registry's JSON said them.
+	// JSON: the exact strings, as the registry's JSON said them, in a text
+	// that is as safe to show as the others (the dangerous characters and
+	// markers written as \u escapes inside the strings).
 	r = f.cli("list", "REGISTRY/app:v1", "--format", "json", "--plain-http").run(t)
 	if r.code != exitOK {
 		t.Fatalf("list json: exit %d\n%s", r.code, r.stderr)
 	}
+	checkOutput(t, "list json: stdout", r.stdout)
 	var idx ocispec.Index
 	if err := json.Unmarshal([]byte(r.stdout), &idx); err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func cmdIndexFor(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(e.stdout)
+	enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 	enc.SetIndent("", "  ")
 	return enc.Encode(idx)
 }
@@ -98,7 +98,7 @@ func indexForAll(ctx context.Context, e env, t *static.Tree, write bool, format 
 			Bytes     int64                           `json:"bytesRead"`
 			Written   bool                            `json:"written"`
 		}{res.Subjects, append([]digest.Digest{}, res.Removed...), res.Manifests, res.Bytes, write}
-		enc := json.NewEncoder(e.stdout)
+		enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}

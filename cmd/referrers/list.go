@@ -251,7 +251,7 @@ func platformString(p *ocispec.Platform) string {
 // dropped them). With --depth > 1 it prints
 // {"subject", "mode", "referrers": [{"descriptor", "mode", "referrers"}]}.
 func writeJSON(w io.Writer, res referrers.ListResult, depth int) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(display.NewJSONWriter(w))
 	enc.SetIndent("", "  ")
 	if depth <= 1 {
 		return enc.Encode(res.Index())
@@ -291,7 +291,7 @@ func writeJSONChildren(w io.Writer, res referrers.ListResult, children []child, 
 	for _, ch := range children {
 		out.Children = append(out.Children, childJSON{ch.desc, ch.platform, ch.res.Mode, list(ch.res)})
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(display.NewJSONWriter(w))
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }
