@@ -193,12 +193,16 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		// saved), and on a registry with the API it may hold referrers the API
 		// does not list (see mergeTagSchema).
 		tctx, cancel := context.WithCancel(ctx)
-		defer cancel()
 		tagRead = make(chan fallbackRead, 1)
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			fb, err := readFallback(tctx, t, subject)
 			tagRead <- fallbackRead{fb, err}
 		}()
+		// on every return, the read is over: no request (or --debug line) of
+		// this call outlives it, also when the API answered an error
+		defer func() { cancel(); <-done }()
 	}
 	if apiFirst {
 		serverFilter := ""

@@ -467,7 +467,7 @@ func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, 
 	if h := resp.Header.Get("Docker-Content-Digest"); h != "" {
 		got, err := digest.Parse(h)
 		if err != nil || got != desc.Digest {
-			return target.PushResult{}, fmt.Errorf("%s: registry says it stored %q: %w", what, sanitize(h, 140), target.ErrDigestMismatch)
+			return target.PushResult{}, fmt.Errorf("%s: registry says it stored \"%s\": %w", what, sanitize(h, 140), target.ErrDigestMismatch)
 		}
 	}
 	var res target.PushResult
