@@ -71,9 +71,14 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 		return err
 	}
 	defer loc.close()
-	subject, err := referrers.ResolveSubject(ctx, loc.target, loc.reference, c.platform)
+	// as list: a digest whose manifest is not there still has referrers
+	subject, missing, err := referrers.ResolveListSubject(ctx, loc.target, loc.reference, c.platform)
 	if err != nil {
 		return err
+	}
+	if missing {
+		fmt.Fprintf(e.stderr, "referrers check: note: the subject manifest %s is not there; checking the referrers of its digest\n",
+			display.Text(loc.at(subject.Digest)))
 	}
 	res, err := c.verbs(e).List(ctx, loc.target, subject, referrers.ListOptions{Mode: mode})
 	if err != nil {

@@ -52,6 +52,15 @@ func TestListByDigestWithoutSubject(t *testing.T) {
 	if r.code != exitError || !strings.Contains(r.stderr, "resolve REGISTRY/app@"+ghost.String()+": no such manifest") {
 		t.Errorf("--platform: exit %d, stderr %q; want 1 and REPO@DIGEST named", r.code, r.stderr)
 	}
+	// check gates on the same referrers
+	r = f.cli("check", "REGISTRY/app@"+ghost.String(), "--plain-http", "--require", "application/vnd.example.sig").run(t)
+	if r.code != exitOK || !strings.Contains(r.stderr, "checking the referrers of its digest") {
+		t.Errorf("check by digest: exit %d, stdout %q, stderr %q; want 0 with a note", r.code, r.stdout, r.stderr)
+	}
+	r = f.cli("check", "REGISTRY/app@"+ghost.String(), "--plain-http", "--require", "application/spdx+json").run(t)
+	if r.code != exitNotMet {
+		t.Errorf("check by digest, type missing: exit %d; want %d", r.code, exitNotMet)
+	}
 	r = f.cli("list", "REGISTRY/app:nope", "--plain-http").run(t)
 	if r.code != exitError || !strings.Contains(r.stderr, "resolve REGISTRY/app:nope: no such manifest") {
 		t.Errorf("missing tag: exit %d, stderr %q; want 1 and REPO:TAG named", r.code, r.stderr)
