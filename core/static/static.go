@@ -97,11 +97,30 @@ func (t *Tree) Close() error {
 // Name is "static:DIR:NAME".
 func (t *Tree) Name() string { return "static:" + t.dir + ":" + t.name }
 
+// ValidTag reports whether tag can name a tag of a static tree: a tag of
+// the grammar of distribution-spec v1.1.1, "Pulling manifests"
+// ([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}), whose file v2/<name>/manifests/<tag>
+// cannot be one of the files the tree keeps beside its manifests: a media
+// type sidecar (<tag or digest>.mediatype, compared without regard to case,
+// for case-insensitive file systems), or a file whose name starts with a dot
+// (the temporary files of atomic writes, .tmp-*, and the .complete marker and
+// .referrers.lock, which the grammar already excludes). A tag that fails it
+// would read, list or delete another tag's sidecar; pushes of it are
+// refused, reads and deletes find nothing. The server (package server) and
+// `referrers attach --tag` onto a static tree refuse the same names.
+func ValidTag(tag string) bool {
+	if !ref.ValidTag(tag) || strings.HasPrefix(tag, ".") {
+		return false
+	}
+	const sidecar = ".mediatype"
+	return len(tag) < len(sidecar) || !strings.EqualFold(tag[len(tag)-len(sidecar):], sidecar)
+}
+
 func (t *Tree) manifestPath(reference string) (string, error) {
 	if d, err := digest.Parse(reference); err == nil {
 		return t.base + "/manifests/" + d.String(), nil
 	}
-	if !ref.ValidTag(reference) {
+	if !ValidTag(reference) {
 		return "", fmt.Errorf("%s: %q is neither a tag nor a digest: %w", t.Name(), reference, ref.ErrInvalid)
 	}
 	return t.base + "/manifests/" + reference, nil
@@ -196,7 +215,7 @@ func (t *Tree) FetchManifest(ctx context.Context, desc ocispec.Descriptor) ([]by
 
 // FetchTagged reads a tag; its ETag is the digest of what it holds.
 func (t *Tree) FetchTagged(ctx context.Context, tag string) (target.Tagged, error) {
-	if !ref.ValidTag(tag) {
+	if !ValidTag(tag) {
 		return target.Tagged{}, fmt.Errorf("tag %q: %w", tag, ref.ErrInvalid)
 	}
 	d, b, err := t.read(tag)
@@ -296,6 +315,9 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 	entry, subject, err := tree.CheckManifest(desc, data, opts.Tag)
 	if err != nil {
 		return target.PushResult{}, err
+	}
+	if opts.Tag != "" && !ValidTag(opts.Tag) {
+		return target.PushResult{}, fmt.Errorf("tag %q: the static tree keeps its own files under such names (see ValidTag): %w", opts.Tag, ref.ErrInvalid)
 	}
 	mt := entry.MediaType
 	if desc.MediaType != "" {
@@ -696,7 +718,7 @@ func (t *Tree) Tags() ([]string, error) {
 	var tags []string
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || strings.HasSuffix(n, ".mediatype") || !ref.ValidTag(n) {
+		if !e.Type().IsRegular() || !ValidTag(n) {
 			continue
 		}
 		tags = append(tags, n)
@@ -711,7 +733,7 @@ func (t *Tree) DeleteTag(ctx context.Context, tag string) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	if !ref.ValidTag(tag) {
+	if !ValidTag(tag) {
 		return fmt.Errorf("tag %q: %w", tag, ref.ErrInvalid)
 	}
 	unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
