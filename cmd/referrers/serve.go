@@ -29,6 +29,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	maxUpload := fs.Int64("max-upload-bytes", server.DefaultMaxUploadBytes, "largest blob upload")
 	maxUploads := fs.Int("max-uploads", server.DefaultMaxUploads, "most upload sessions open at once (then 429)")
 	ttl := fs.Duration("upload-ttl", server.DefaultUploadTTL, "an idle upload session expires after this long")
+	bodyIdle := fs.Duration("body-idle-timeout", server.DefaultBodyIdleTimeout, "a request body that sends no byte for this long ends its request (408) and the upload session it feeds")
 	pageSize := fs.Int("page-size", server.DefaultPageSize, "most entries in one tags list or referrers page (then a Link to the next)")
 	logRequests := fs.Bool("log-requests", false, "log one line per request to stderr")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
@@ -86,11 +87,16 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 	srv, err := server.New(dir,
 		server.WithAllowPush(*allowPush), server.WithAllowDelete(*allowDelete), server.WithToken(token),
 		server.WithMaxUploadBytes(*maxUpload), server.WithMaxUploads(*maxUploads), server.WithUploadTTL(*ttl),
+		server.WithBodyIdleTimeout(*bodyIdle),
 		server.WithPageSize(*pageSize), server.WithLogger(logger))
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	// Headers must arrive within ReadHeaderTimeout. There is no ReadTimeout:
+	// it would bound a whole request body, cutting long uploads that keep
+	// flowing; the server bounds each wait for a body's next byte instead
+	// (--body-idle-timeout).
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	scheme := "http"
 	if *tlsCert != "" {

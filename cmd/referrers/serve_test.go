@@ -208,3 +208,62 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestServeBodyIdle: --body-idle-timeout reaches the server: a chunk whose
+// client stalls is answered 408 within the limit, and the one upload slot
+// (--max-uploads 1) it held is free again.
+func TestServeBodyIdle(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"serve", "static:" + t.TempDir(), "--addr", "127.0.0.1:0", "--allow-push", "--max-uploads", "1", "--body-idle-timeout", "300ms"}, noEnv, strings.NewReader(""), io.Discard, pw)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		t.Fatalf("no output; exit %d", <-code)
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	m := regexp.MustCompile(`on http://(127\.0\.0\.1:\d+) `).FindStringSubmatch(lines.Text())
+	if m == nil {
+		t.Fatalf("first line %q", lines.Text())
+	}
+	post := func() *http.Response {
+		resp, err := http.Post("http://"+m[1]+"/v2/app/blobs/uploads/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := post()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	conn, err := net.Dial("tcp", m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := io.WriteString(conn, "PATCH "+resp.Header.Get("Location")+" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled chunk: %v", err)
+	}
+	got.Body.Close()
+	if got.StatusCode != http.StatusRequestTimeout || time.Since(start) > 5*time.Second {
+		t.Errorf("stalled chunk: %d after %v", got.StatusCode, time.Since(start))
+	}
+	if resp := post(); resp.StatusCode != http.StatusAccepted {
+		t.Errorf("the slot is not free: %d", resp.StatusCode)
+	}
+	cancel()
+	<-code
+}

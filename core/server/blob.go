@@ -65,8 +65,38 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiE
 		_, _ = io.Copy(w, f)
 		return nil
 	}
-	http.ServeContent(w, r, "", fi.ModTime(), rs)
+	http.ServeContent(w, r, "", fi.ModTime(), &quietFile{rs: rs, s: s, name: rt.name, d: d})
 	return nil
+}
+
+// quietFile is a blob's file for http.ServeContent, which sends the text of
+// a failed Seek to the client: that text names the file, so it is logged and
+// the client gets a generic one.
+type quietFile struct {
+	rs   io.ReadSeeker
+	s    *Server
+	name string
+	d    digest.Digest
+}
+
+var errBlobRead = errors.New("the blob could not be read")
+
+func (q *quietFile) Read(p []byte) (int, error) {
+	n, err := q.rs.Read(p)
+	return n, q.quiet(err)
+}
+
+func (q *quietFile) Seek(off int64, whence int) (int64, error) {
+	n, err := q.rs.Seek(off, whence)
+	return n, q.quiet(err)
+}
+
+func (q *quietFile) quiet(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	q.s.cfg.logger.Error("blob read failed", "repository", q.name, "digest", q.d, "err", err)
+	return errBlobRead
 }
 
 // deleteBlob answers DELETE /v2/<name>/blobs/<digest> (distribution-spec

@@ -55,7 +55,8 @@ func (c *indexCache) put(key, stamp string, entries []ocispec.Descriptor) {
 }
 
 // stamp says which state of the tree a decoded index belongs to: the count
-// of the server's own writes to the repository (exact), and the size and
+// of the server's own writes (exact; server-wide, so that it survives the
+// removal of an idle repository's lock), and the size and
 // time of the files that decide whether the pre-rendered index is trusted
 // (static tree layout: v2/<name>/referrers/<digest>, v2/<name>/manifests,
 // v2/<name>/referrers/.complete), for writes by other tools; these are

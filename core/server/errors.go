@@ -35,6 +35,8 @@ type apiError struct {
 	code    string
 	message string
 	cause   error // logged, not sent
+
+	reserved bool // a tag refused by static.ValidTag only (checkTag)
 }
 
 func (e *apiError) Error() string {
@@ -49,7 +51,9 @@ func errorf(status int, code, format string, a ...any) *apiError {
 }
 
 // storageError turns an error of the tree into an answer; notFound is the
-// code a missing object gets.
+// code a missing object gets. The message sent is generic: the error's text
+// may name files of the tree (as the server's directory sees them), which
+// is logged (cause) and never sent to the client.
 func storageError(err error, notFound string) *apiError {
 	var ae *apiError
 	switch {
@@ -58,19 +62,28 @@ func storageError(err error, notFound string) *apiError {
 	case errors.Is(err, target.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: notFound, message: notFoundMessage(notFound)}
 	case errors.Is(err, target.ErrDigestMismatch):
-		return &apiError{status: http.StatusBadRequest, code: codeDigestInvalid, message: err.Error()}
+		return &apiError{status: http.StatusBadRequest, code: codeDigestInvalid, message: "the content does not match its digest", cause: err}
 	case errors.Is(err, target.ErrTooLarge):
-		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeSizeInvalid, message: err.Error()}
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeSizeInvalid, message: "over the server's size limit", cause: err}
 	case errors.Is(err, target.ErrInvalidManifest):
-		return &apiError{status: http.StatusBadRequest, code: codeManifestInvalid, message: err.Error()}
+		return &apiError{status: http.StatusBadRequest, code: codeManifestInvalid, message: "manifest invalid", cause: err}
 	case errors.Is(err, ref.ErrInvalid):
-		return &apiError{status: http.StatusBadRequest, code: codeManifestInvalid, message: err.Error()}
+		return &apiError{status: http.StatusBadRequest, code: codeManifestInvalid, message: "invalid reference (a tag or digest this server cannot store)", cause: err}
 	case errors.Is(err, target.ErrPreconditionFailed):
-		return &apiError{status: http.StatusPreconditionFailed, code: codeManifestInvalid, message: err.Error()}
+		return &apiError{status: http.StatusPreconditionFailed, code: codeManifestInvalid, message: "precondition failed: the tag exists (If-None-Match) or holds another manifest (If-Match)", cause: err}
 	case errors.Is(err, tree.ErrUnsafePath):
 		return &apiError{status: http.StatusInternalServerError, code: codeUnsupported, message: "the tree holds an unsafe path (a symlink out of it, or not a regular file)", cause: err}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: codeUnsupported, message: "storage error", cause: err}
+}
+
+// genericMessage is what a client is told instead of a message that would
+// name a file of the server (see Server.scrub).
+func genericMessage(status int) string {
+	if status >= 500 {
+		return "storage error"
+	}
+	return http.StatusText(status)
 }
 
 func notFoundMessage(code string) string {

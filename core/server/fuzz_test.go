@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/static"
 )
 
 // FuzzParseRoute: any path either is no endpoint, or names a valid,
@@ -81,7 +84,10 @@ func FuzzCheckManifest(f *testing.F) {
 }
 
 // FuzzServe: no request a client sends makes the server fail (5xx) or
-// panic; every error answer is the spec's error body.
+// panic; every error answer is the spec's error body and never names the
+// server's directory; once a request is answered, the per-repository lock
+// table is empty again; a tag that names a .mediatype sidecar is never
+// stored.
 func FuzzServe(f *testing.F) {
 	seeds := []struct {
 		method, path, query, ctype string
@@ -95,11 +101,18 @@ func FuzzServe(f *testing.F) {
 		{"GET", "/v2/a/referrers/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "artifactType=x&last=sha256:00&n=2", "", nil},
 		{"DELETE", "/v2/a/manifests/v1", "", "", nil},
 		{"PATCH", "/v2/a/blobs/uploads/0123", "", "", []byte("abc")},
+		{"PUT", "/v2/a/manifests/x.mediatype", "", "application/vnd.oci.image.manifest.v1+json", image("x", nil, "")},
+		{"PUT", "/v2/a/manifests/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "tag=v1.MEDIATYPE", "application/vnd.oci.image.manifest.v1+json", []byte("{}")},
+		{"GET", "/v2/a/manifests/v1.mediatype", "", "", nil},
+		{"DELETE", "/v2/a/manifests/v1.mediatype", "", "", nil},
+		{"GET", "/v2/made/up/referrers/sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "", "", nil},
+		{"DELETE", "/v2/made/up/manifests/v1", "", "", nil},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, s.ctype, s.body)
 	}
-	s, err := New(f.TempDir(), WithAllowPush(true), WithAllowDelete(true), WithMaxUploadBytes(1<<20))
+	dir := f.TempDir()
+	s, err := New(dir, WithAllowPush(true), WithAllowDelete(true), WithMaxUploadBytes(1<<20))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -121,6 +134,19 @@ func FuzzServe(f *testing.F) {
 			var b errorBody
 			if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil || len(b.Errors) != 1 || b.Errors[0].Code == "" {
 				t.Fatalf("%s %q: error body %q", method, path, w.Body)
+			}
+			if !strings.Contains(path+query, dir) && strings.Contains(w.Body.String(), dir) {
+				t.Fatalf("%s %q: the answer names the tree: %s", method, path, w.Body)
+			}
+		}
+		if n := s.lockCount(); n != 0 {
+			t.Fatalf("%s %q: %d locks left", method, path, n)
+		}
+		if ents, err := os.ReadDir(filepath.Join(dir, "v2", "a", "manifests")); err == nil {
+			for _, e := range ents {
+				if n := strings.TrimSuffix(e.Name(), ".mediatype"); !static.ValidTag(n) && !strings.Contains(n, ":") {
+					t.Fatalf("%s %q ?%q: stored %s", method, path, query, e.Name())
+				}
 			}
 		}
 	})

@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/static"
 	"github.com/oci-referrers/referrers/core/target"
 )
 
@@ -98,32 +100,10 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 	if err != nil {
 		return storageError(err, codeNameUnknown)
 	}
-	l := s.lock(rt.name)
-	l.RLock()
-	key, stamp := rt.name+"@"+d.String(), s.stamp(rt.name, d, l.writes.Load())
-	entries, hit := s.indexes.get(key, stamp)
-	if !hit {
-		res, err := t.Referrers(ctx, d, "")
-		if errors.Is(err, target.ErrTooLarge) {
-			// a pre-rendered index over the cap (written by another tool):
-			// the scan has no cap, and the answer is paged
-			var idx ocispec.Index
-			idx, err = t.IndexFor(ctx, d)
-			res = target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}
-		}
-		switch {
-		case err == nil:
-			entries = sorted(res.Manifests)
-			if res.Source == "index" {
-				s.indexes.put(key, stamp, entries)
-			}
-		case isNotFound(err): // no repository yet: no referrers
-		default:
-			l.RUnlock()
-			return storageError(err, codeNameUnknown)
-		}
+	entries, e := s.referrersOf(ctx, t, rt.name, d)
+	if e != nil {
+		return e
 	}
-	l.RUnlock()
 	// entries may be shared with the cache: read only from here on
 	at := q.Get("artifactType")
 	if at != "" {
@@ -151,6 +131,52 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	return writeJSON(w, r, ocispec.MediaTypeImageIndex, target.NewIndex(entries))
+}
+
+// referrersOf reads the referrers of d in repository name, sorted by digest,
+// from the cache of decoded indexes when it is current. The answer may be
+// shared with the cache: the caller only reads it.
+func (s *Server) referrersOf(ctx context.Context, t *static.Tree, name string, d digest.Digest) ([]ocispec.Descriptor, *apiError) {
+	// A repository that does not exist has no referrers: answered without
+	// taking (and so without creating) its lock.
+	if !s.exists(name) {
+		return nil, nil
+	}
+	l := s.lock(name)
+	defer s.unref(l)
+	l.RLock()
+	defer l.RUnlock()
+	key, stamp := name+"@"+d.String(), s.stamp(name, d, s.writes.Load())
+	if entries, hit := s.indexes.get(key, stamp); hit {
+		return entries, nil
+	}
+	res, err := t.Referrers(ctx, d, "")
+	if errors.Is(err, target.ErrTooLarge) {
+		// a pre-rendered index over the cap (written by another tool):
+		// the scan has no cap, and the answer is paged
+		var idx ocispec.Index
+		idx, err = t.IndexFor(ctx, d)
+		res = target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}
+	}
+	switch {
+	case err == nil:
+		entries := sorted(res.Manifests)
+		if res.Source == "index" {
+			s.indexes.put(key, stamp, entries)
+		}
+		return entries, nil
+	case isNotFound(err): // no manifests yet: no referrers
+		return nil, nil
+	}
+	return nil, storageError(err, codeNameUnknown)
+}
+
+// exists reports whether the tree holds repository name (a directory
+// v2/<name>); a read of one that does not answers without touching the
+// server's per-repository state.
+func (s *Server) exists(name string) bool {
+	fi, err := fs.Stat(s.root.FS(), "v2/"+name)
+	return err == nil && fi.IsDir()
 }
 
 // listRepositories answers GET /v2/_catalog[?n=&last=], which

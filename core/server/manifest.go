@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -41,8 +43,8 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) *
 	} else if strings.Contains(rt.ref, ":") {
 		return errorf(http.StatusBadRequest, codeDigestInvalid, "%q is not a valid digest: %v", clip(rt.ref), err)
 	} else {
-		if !ref.ValidTag(rt.ref) {
-			return errorf(http.StatusBadRequest, codeManifestInvalid, "%q is not a valid tag", clip(rt.ref))
+		if e := checkTag(rt.ref); e != nil {
+			return readOfReserved(e)
 		}
 		tg, err := t.FetchTagged(r.Context(), rt.ref)
 		if err != nil {
@@ -73,8 +75,12 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 		return errorf(http.StatusRequestEntityTooLarge, codeSizeInvalid, "manifest of %d bytes is over the %d byte limit", r.ContentLength, target.MaxManifestBytes)
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, target.MaxManifestBytes+1))
-	if err != nil {
-		return errorf(http.StatusBadRequest, codeManifestInvalid, "read manifest: %v", err)
+	switch {
+	case errors.Is(err, errStalled):
+		w.Header().Set("Connection", "close")
+		return errorf(http.StatusRequestTimeout, codeManifestInvalid, "no byte of the manifest arrived for %v", s.cfg.bodyIdle)
+	case err != nil:
+		return errorf(http.StatusBadRequest, codeManifestInvalid, "reading the manifest failed after %d bytes", len(data))
 	}
 	if len(data) > target.MaxManifestBytes {
 		return errorf(http.StatusRequestEntityTooLarge, codeSizeInvalid, "manifest is over the %d byte limit", target.MaxManifestBytes)
@@ -97,8 +103,8 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 		tags = []string{rt.ref}
 	}
 	for _, tag := range tags {
-		if !ref.ValidTag(tag) {
-			return errorf(http.StatusBadRequest, codeManifestInvalid, "%q is not a valid tag", clip(tag))
+		if e := checkTag(tag); e != nil {
+			return e
 		}
 	}
 	mt, e := checkManifest(r.Header.Get("Content-Type"), data)
@@ -142,6 +148,33 @@ func (s *Server) putManifest(ctx context.Context, w http.ResponseWriter, r *http
 	return nil
 }
 
+// checkTag refuses a tag outside the grammar of distribution-spec v1.1.1
+// ("Pulling manifests": [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}) and one the static
+// tree cannot store because its file would be one of the tree's own
+// (static.ValidTag: a .mediatype sidecar). Both are 400 MANIFEST_INVALID:
+// the spec's error codes (distribution-spec v1.1.1, "Error Codes") have no
+// code for a bad tag (TAG_INVALID is distribution's, not the spec's), and
+// MANIFEST_INVALID is what a push with a tag the registry refuses gets.
+func checkTag(tag string) *apiError {
+	switch {
+	case !ref.ValidTag(tag):
+		return errorf(http.StatusBadRequest, codeManifestInvalid, "%q is not a valid tag", clip(tag))
+	case !static.ValidTag(tag):
+		return &apiError{status: http.StatusBadRequest, code: codeManifestInvalid, message: fmt.Sprintf("tag %q is reserved: the static tree keeps its own files under such names (<tag>.mediatype)", clip(tag)), reserved: true}
+	}
+	return nil
+}
+
+// readOfReserved is the answer to a read or delete of a tag checkTag
+// refused: a reserved tag can never be stored, so it is unknown (404
+// MANIFEST_UNKNOWN); one outside the grammar stays 400.
+func readOfReserved(e *apiError) *apiError {
+	if e.reserved {
+		return &apiError{status: http.StatusNotFound, code: codeManifestUnknown, message: notFoundMessage(codeManifestUnknown)}
+	}
+	return e
+}
+
 // writeRepo opens repository name for a write of manifests or tags: under
 // its lock (the caller calls unlock) and with every referrers index complete.
 func (s *Server) writeRepo(ctx context.Context, name string) (*static.Tree, func(), *apiError) {
@@ -153,9 +186,10 @@ func (s *Server) writeRepo(ctx context.Context, name string) (*static.Tree, func
 	l.Lock()
 	if err := t.EnsureComplete(ctx); err != nil {
 		l.Unlock()
+		s.unref(l)
 		return nil, nil, storageError(err, codeNameUnknown)
 	}
-	return t, func() { l.writes.Add(1); l.Unlock() }, nil
+	return t, func() { s.writes.Add(1); l.Unlock(); s.unref(l) }, nil
 }
 
 // manifestShape is what checkManifest reads of a manifest.
@@ -241,17 +275,28 @@ func checkManifest(contentType string, data []byte) (string, *apiError) {
 // digest removes the manifest, the tags that hold it, and its entry in its
 // subject's referrers index; a tag removes only the tag.
 func (s *Server) deleteManifest(ctx context.Context, w http.ResponseWriter, rt route) *apiError {
+	d, derr := digest.Parse(rt.ref)
+	switch {
+	case derr == nil:
+	case strings.Contains(rt.ref, ":"):
+		return errorf(http.StatusBadRequest, codeDigestInvalid, "%q is not a valid digest: %v", clip(rt.ref), derr)
+	default:
+		if e := checkTag(rt.ref); e != nil {
+			return readOfReserved(e)
+		}
+	}
+	if !s.exists(rt.name) { // nothing to delete, and no lock to create
+		return &apiError{status: http.StatusNotFound, code: codeManifestUnknown, message: notFoundMessage(codeManifestUnknown)}
+	}
 	t, unlock, e := s.writeRepo(ctx, rt.name)
 	if e != nil {
 		return e
 	}
 	defer unlock()
-	if d, err := digest.Parse(rt.ref); err == nil {
+	if derr == nil {
 		if err := deleteByDigest(ctx, t, d); err != nil {
 			return storageError(err, codeManifestUnknown)
 		}
-	} else if strings.Contains(rt.ref, ":") {
-		return errorf(http.StatusBadRequest, codeDigestInvalid, "%q is not a valid digest: %v", clip(rt.ref), err)
 	} else if err := t.DeleteTag(ctx, rt.ref); err != nil {
 		return storageError(err, codeManifestUnknown)
 	}

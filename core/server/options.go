@@ -16,6 +16,9 @@ const (
 	// DefaultUploadTTL is how long an upload session may sit idle before it
 	// expires and its partial data is removed.
 	DefaultUploadTTL = 15 * time.Minute
+	// DefaultBodyIdleTimeout is how long a request body may send no byte
+	// before its request ends (and an upload session it feeds with it).
+	DefaultBodyIdleTimeout = 60 * time.Second
 	// DefaultPageSize is the most entries one tags list or referrers page
 	// holds when the client does not ask for fewer.
 	DefaultPageSize = 1000
@@ -65,6 +68,7 @@ type config struct {
 	maxUploadBytes int64
 	maxUploads     int
 	uploadTTL      time.Duration
+	bodyIdle       time.Duration
 	pageSize       int
 	logger         *slog.Logger
 	now            func() time.Time
@@ -114,6 +118,21 @@ func WithUploadTTL(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
 			c.uploadTTL = d
+		}
+	}
+}
+
+// WithBodyIdleTimeout sets how long a request body may send no byte before
+// its request ends: a chunk or manifest whose client stops sending (a stalled
+// or hostile client) is answered 408 and its connection closed, and an upload
+// session it was feeding ends, its data removed and its slot freed (a
+// client starts the upload again; see the package documentation). A body
+// that keeps flowing is never cut, however long it takes. d <= 0 keeps the
+// default.
+func WithBodyIdleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.bodyIdle = d
 		}
 	}
 }

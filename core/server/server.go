@@ -29,7 +29,24 @@
 // Limits: a manifest over 4 MiB is 413 (distribution-spec v1.1.1, "Pushing
 // Manifests"); an upload over WithMaxUploadBytes is 413 and ends its session;
 // more than WithMaxUploads sessions at once is 429; a session idle for
-// WithUploadTTL expires.
+// WithUploadTTL expires. A request body that sends no byte for
+// WithBodyIdleTimeout (one read waiting that long; a body that keeps flowing
+// is never cut) ends its request with 408 and its connection; the upload
+// session it fed ends with it, its data removed and its slot freed, rather
+// than staying open to be resumed from its Range (distribution-spec v1.1.1,
+// "Pushing a blob in chunks"), so that stalled clients hold nothing until
+// the TTL; the client starts the upload again (404 BLOB_UPLOAD_UNKNOWN on
+// the old session says so). The
+// per-repository locks exist only while requests hold them (reads of a
+// repository that does not exist take none), so made-up names cost nothing
+// after their answer.
+//
+// Hostile input: tags that would name one of the tree's own files
+// (static.ValidTag: <tag>.mediatype sidecars) are refused on push (400
+// MANIFEST_INVALID) and unknown on read and delete (404 MANIFEST_UNKNOWN).
+// Error answers never contain a path of the server's file system: errors
+// of the tree are answered with a generic message and the spec's code
+// (distribution-spec v1.1.1, "Error Codes"), their detail logged.
 package server
 
 import (
@@ -40,6 +57,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,14 +75,26 @@ type Server struct {
 	root *os.Root
 	cfg  config
 
+	// dirNames are the absolute names of the tree's directory, which no
+	// answer contains (scrub).
+	dirNames []string
+
 	mu      sync.Mutex
 	uploads map[string]*upload
 
-	// locks holds a *repoLock per repository: writes of manifests and
-	// tags hold it, referrers reads share it, so a read never sees a
+	// locks holds a *repoLock per repository in use: writes of manifests
+	// and tags hold it, referrers reads share it, so a read never sees a
 	// half-done push (which would make the index look stale and cost a
 	// scan) and writers queue fairly instead of polling the tree's flock.
-	locks sync.Map
+	// Entries are counted and removed when their last holder releases
+	// them, so the table holds at most one entry per request in flight,
+	// whatever names clients make up.
+	locksMu sync.Mutex
+	locks   map[string]*repoLock
+
+	// writes counts the server's writes of manifests and tags (any
+	// repository); it keys the cache of decoded referrers indexes.
+	writes atomic.Uint64
 
 	indexes indexCache
 
@@ -77,6 +109,7 @@ func New(dir string, opts ...Option) (*Server, error) {
 		maxUploadBytes: DefaultMaxUploadBytes,
 		maxUploads:     DefaultMaxUploads,
 		uploadTTL:      DefaultUploadTTL,
+		bodyIdle:       DefaultBodyIdleTimeout,
 		pageSize:       DefaultPageSize,
 		now:            time.Now,
 	}
@@ -104,7 +137,7 @@ func New(dir string, opts ...Option) (*Server, error) {
 	if err := root.RemoveAll(uploadsDir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		cfg.logger.Warn("could not remove old upload files", "dir", uploadsDir, "err", err)
 	}
-	s := &Server{dir: dir, root: root, cfg: cfg, uploads: map[string]*upload{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{dir: dir, root: root, cfg: cfg, dirNames: absNames(dir), uploads: map[string]*upload{}, locks: map[string]*repoLock{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.janitor()
 	return s, nil
 }
@@ -123,9 +156,22 @@ func (s *Server) Close() error {
 	return s.root.Close()
 }
 
+// absNames are the absolute names of dir: as given, and with symbolic links
+// resolved (the root directory, which every path contains, left out).
+func absNames(dir string) []string {
+	var out []string
+	if abs, err := filepath.Abs(dir); err == nil {
+		out = append(out, abs)
+		if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+			out = append(out, real)
+		}
+	}
+	return slices.DeleteFunc(out, func(d string) bool { return d == filepath.Dir(d) })
+}
+
 func (s *Server) janitor() {
 	defer close(s.done)
-	every := max(s.cfg.uploadTTL/4, 10*time.Millisecond)
+	every := max(min(s.cfg.uploadTTL, s.cfg.bodyIdle)/4, 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -138,17 +184,35 @@ func (s *Server) janitor() {
 	}
 }
 
-// lock returns the in-process lock of repository name.
+// lock holds the in-process lock of repository name (it does not lock it):
+// the caller locks and unlocks it, then gives it back with unref.
 func (s *Server) lock(name string) *repoLock {
-	l, _ := s.locks.LoadOrStore(name, &repoLock{})
-	return l.(*repoLock)
+	s.locksMu.Lock()
+	defer s.locksMu.Unlock()
+	l := s.locks[name]
+	if l == nil {
+		l = &repoLock{name: name}
+		s.locks[name] = l
+	}
+	l.refs++
+	return l
 }
 
-// repoLock is a repository's in-process lock and the count of writes done
-// under it (which keys the cache of referrers indexes).
+// unref gives back a lock taken with lock; the last holder removes it from
+// the table.
+func (s *Server) unref(l *repoLock) {
+	s.locksMu.Lock()
+	defer s.locksMu.Unlock()
+	if l.refs--; l.refs == 0 {
+		delete(s.locks, l.name)
+	}
+}
+
+// repoLock is a repository's in-process lock.
 type repoLock struct {
 	sync.RWMutex
-	writes atomic.Uint64
+	name string
+	refs int // under Server.locksMu
 }
 
 // repo opens repository name of the tree (no I/O).
@@ -160,16 +224,43 @@ func (s *Server) repo(name string) (*static.Tree, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.now()
 	sw := &statusWriter{ResponseWriter: w}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		// The body idle limit holds from the start, also for a body the
+		// handler leaves unread (the server reads some of it after the
+		// answer); each read of it moves the limit on.
+		b := s.watchBody(sw, r.Body)
+		if b.rc.SetReadDeadline(time.Now().Add(s.cfg.bodyIdle)) != nil {
+			b.deadlines = false
+		}
+		r2 := *r // the handler does not modify the server's request
+		r2.Body = b
+		r = &r2
+	}
 	err := s.serve(sw, r)
 	if err != nil {
-		if err.status >= 500 || err.cause != nil {
+		switch {
+		case err.status >= 500:
 			s.cfg.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		case err.cause != nil:
+			s.cfg.logger.Info("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 		if !sw.wrote {
-			writeError(sw, r, err)
+			writeError(sw, r, s.scrub(err))
 		}
 	}
 	s.cfg.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.code(), "ms", s.cfg.now().Sub(start).Milliseconds())
+}
+
+// scrub keeps the server's directory out of an answer: a message that names
+// it (a storage error's text that reached one by mistake) is replaced by a
+// generic one, with the same status and code. The detail is in the log.
+func (s *Server) scrub(e *apiError) *apiError {
+	for _, d := range s.dirNames {
+		if strings.Contains(e.message, d) {
+			return &apiError{status: e.status, code: e.code, message: genericMessage(e.status)}
+		}
+	}
+	return e
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {

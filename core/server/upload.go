@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -27,10 +28,17 @@ type upload struct {
 	mu   sync.Mutex // one request of the session at a time
 	size int64
 
+	// waitSince is when (UnixNano of the server's clock) a read of a
+	// request body into the session began to wait; 0 between reads.
+	waitSince atomic.Int64
+	// ended is set with gone: a body still read into the session stops.
+	ended atomic.Bool
+
 	// under Server.mu
 	used time.Time
 	busy int
 	gone bool
+	body *idleBody // the body being read into the session, if any
 }
 
 func (u *upload) location() string { return "/v2/" + u.name + "/blobs/uploads/" + u.id }
@@ -268,7 +276,7 @@ func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, u *upload) 
 			return errorf(http.StatusBadRequest, codeBlobUploadInvalid, "Content-Range %q and Content-Length %d disagree", clip(cr), r.ContentLength)
 		}
 	}
-	if r.ContentLength == 0 {
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
 	room := s.cfg.maxUploadBytes - u.size
@@ -284,20 +292,43 @@ func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, u *upload) 
 	if _, err := f.Seek(u.size, io.SeekStart); err != nil {
 		return storageError(err, codeBlobUploadInvalid)
 	}
-	n, err := io.Copy(f, io.LimitReader(r.Body, room+1))
+	body := &progressReader{r: io.LimitReader(r.Body, room+1), u: u, now: s.cfg.now}
+	s.watch(u, r.Body)
+	n, err := io.Copy(f, body)
+	s.watch(u, nil)
 	switch {
 	case n > room:
 		s.end(u)
 		return errorf(http.StatusRequestEntityTooLarge, codeSizeInvalid, "the upload is over the %d byte limit", s.cfg.maxUploadBytes)
-	case err != nil:
+	case errors.Is(body.err, errStalled):
+		// The session ends: a stalled client would otherwise hold its
+		// slot and its data until the TTL (see WithBodyIdleTimeout).
+		s.end(u)
+		w.Header().Set("Connection", "close")
+		return errorf(http.StatusRequestTimeout, codeBlobUploadInvalid, "no byte of the chunk arrived for %v: the upload session has ended, start the upload again", s.cfg.bodyIdle)
+	case body.err != nil:
 		_ = f.Truncate(u.size)
-		return errorf(http.StatusBadRequest, codeBlobUploadInvalid, "reading the chunk failed after %d bytes: %v", n, err)
+		return errorf(http.StatusBadRequest, codeBlobUploadInvalid, "reading the chunk failed after %d bytes", n)
+	case err != nil: // writing it
+		_ = f.Truncate(u.size)
+		return storageError(err, codeBlobUploadInvalid)
 	case r.ContentLength >= 0 && n != r.ContentLength:
 		_ = f.Truncate(u.size)
 		return errorf(http.StatusBadRequest, codeBlobUploadInvalid, "the chunk has %d bytes, Content-Length said %d", n, r.ContentLength)
+	case s.isGone(u):
+		return errorf(http.StatusNotFound, codeBlobUploadUnknown, "the upload session ended while the chunk was sent")
 	}
 	u.size += n
 	return nil
+}
+
+// watch notes body as the one being read into u (nil: none), which the
+// janitor ends when one of its reads waits for the body idle limit
+// (Server.expire).
+func (s *Server) watch(u *upload, body io.Reader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.body, _ = body.(*idleBody)
 }
 
 // parseContentRange reads "<start>-<end>" (also with a "bytes " or "bytes="
@@ -372,6 +403,7 @@ func (s *Server) end(u *upload) {
 	s.mu.Lock()
 	if !u.gone {
 		u.gone = true
+		u.ended.Store(true)
 		delete(s.uploads, u.id)
 	}
 	s.mu.Unlock()
@@ -380,19 +412,34 @@ func (s *Server) end(u *upload) {
 	}
 }
 
-// expire ends the sessions idle for longer than the TTL.
+// expire ends the sessions idle for longer than the TTL, and those whose
+// request has waited for the body idle limit in one read of its body (the
+// read is ended too, where the connection takes deadlines; where it does
+// not, the request goes on until its client sends or goes, but the
+// session's slot and data are freed at once).
 func (s *Server) expire() {
 	now := s.cfg.now()
 	var old []*upload
+	var stalled []*idleBody
 	s.mu.Lock()
 	for id, u := range s.uploads {
-		if u.busy == 0 && now.Sub(u.used) > s.cfg.uploadTTL {
+		idle := u.busy == 0 && now.Sub(u.used) > s.cfg.uploadTTL
+		since := u.waitSince.Load()
+		stall := since != 0 && now.Sub(time.Unix(0, since)) > s.cfg.bodyIdle
+		if idle || stall {
 			u.gone = true
+			u.ended.Store(true)
 			delete(s.uploads, id)
 			old = append(old, u)
 		}
+		if stall && u.body != nil {
+			stalled = append(stalled, u.body)
+		}
 	}
 	s.mu.Unlock()
+	for _, b := range stalled {
+		b.abort()
+	}
 	for _, u := range old {
 		_ = s.root.Remove(u.path)
 		s.cfg.logger.Info("upload session expired", "repository", u.name, "id", u.id)
