@@ -29,7 +29,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	maxUpload := fs.Int64("max-upload-bytes", server.DefaultMaxUploadBytes, "largest blob upload")
 	maxUploads := fs.Int("max-uploads", server.DefaultMaxUploads, "most upload sessions open at once (then 429)")
 	ttl := fs.Duration("upload-ttl", server.DefaultUploadTTL, "an idle upload session expires after this long")
-	bodyIdle := fs.Duration("body-idle-timeout", server.DefaultBodyIdleTimeout, "a request body that sends no byte for this long ends its request (408) and the upload session it feeds")
+	bodyIdle := fs.Duration("body-idle-timeout", server.DefaultBodyIdleTimeout, "a request body that sends no byte for this long ends its request (408) and the upload session it feeds;\nan answer the client stops reading for this long ends too")
 	pageSize := fs.Int("page-size", server.DefaultPageSize, "most entries in one tags list or referrers page (then a Link to the next)")
 	logRequests := fs.Bool("log-requests", false, "log one line per request to stderr")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")

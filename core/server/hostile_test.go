@@ -650,3 +650,62 @@ func TestScrub(t *testing.T) {
 		t.Errorf("changed %+v", e)
 	}
 }
+
+// TestStalledReader: a client that asks for a blob and stops reading loses
+// its connection after the idle limit and its request ends (no goroutine and
+// open file held); one that keeps reading, slowly, for longer than the limit
+// in all gets every byte.
+func TestStalledReader(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	f, inflight := counted(t, WithAllowPush(true), WithBodyIdleTimeout(idle))
+	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB: more than the socket buffers hold
+	bigD := f.pushBlob("app", big)
+	small := bytes.Repeat([]byte("x"), 256<<10)
+	smallD := f.pushBlob("app", small)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	start := time.Now()
+	if _, err := io.WriteString(conn, "GET /v2/app/blobs/"+bigD.String()+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// the client reads nothing
+	eventually(t, "the download starts", func() bool { return inflight.Load() == 1 })
+	eventually(t, "the handler of a download nobody reads returns", func() bool { return inflight.Load() == 0 })
+	t.Logf("the unread download ended after %v (limit %v)", time.Since(start).Round(time.Millisecond), idle)
+
+	// 4 KiB every 20 ms: 256 KiB in about 1.3 s, four times the limit
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	_ = conn2.(*net.TCPConn).SetReadBuffer(4 << 10)
+	if _, err := io.WriteString(conn2, "GET /v2/app/blobs/"+smallD.String()+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(slowReader{conn2, 20 * time.Millisecond}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("slow reader: %d of %d bytes, %v", len(got), len(small), err)
+	}
+}
+
+// slowReader reads at most 4 KiB, gap after each read.
+type slowReader struct {
+	r   io.Reader
+	gap time.Duration
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.gap)
+	return s.r.Read(p[:min(len(p), 4<<10)])
+}

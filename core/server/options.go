@@ -127,8 +127,9 @@ func WithUploadTTL(d time.Duration) Option {
 // or hostile client) is answered 408 and its connection closed, and an upload
 // session it was feeding ends, its data removed and its slot freed (a
 // client starts the upload again; see the package documentation). A body
-// that keeps flowing is never cut, however long it takes. d <= 0 keeps the
-// default.
+// that keeps flowing is never cut, however long it takes. The same limit
+// holds for answers: a client that stops reading a download for d loses its
+// connection, and its request ends. d <= 0 keeps the default.
 func WithBodyIdleTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

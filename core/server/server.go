@@ -224,6 +224,7 @@ func (s *Server) repo(name string) (*static.Tree, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.now()
 	sw := &statusWriter{ResponseWriter: w}
+	sw.limitWrites(s.cfg.bodyIdle)
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		// The body idle limit holds from the start, also for a body the
 		// handler leaves unread (the server reads some of it after the
@@ -237,6 +238,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = &r2
 	}
 	err := s.serve(sw, r)
+	// a handler may have read a long upload since the last deadline: the
+	// answer still written when it returns gets the whole limit
+	sw.extend()
 	if err != nil {
 		switch {
 		case err.status >= 500:
@@ -385,12 +389,35 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// idle, when set, is the write idle limit: before each write the
+	// connection's write deadline moves to idle from now, so an answer the
+	// client keeps reading is never cut, however long it takes, and one the
+	// client stopped reading (a hostile client holding a goroutine and a
+	// file open) ends after idle. rc is nil where the connection takes no
+	// deadlines.
+	idle time.Duration
+	rc   *http.ResponseController
+}
+
+// limitWrites starts the write idle limit of w: the first deadline is set at
+// once, because the server keeps a connection's write deadline from one
+// request to the next and an answer without a body writes only at its end.
+func (w *statusWriter) limitWrites(idle time.Duration) {
+	w.rc, w.idle = http.NewResponseController(w.ResponseWriter), idle
+	w.extend()
+}
+
+func (w *statusWriter) extend() {
+	if w.rc != nil && w.rc.SetWriteDeadline(time.Now().Add(w.idle)) != nil {
+		w.rc = nil
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
 	}
+	w.extend() // the headers go out now or when the handler returns
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -398,8 +425,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.status, w.wrote = http.StatusOK, true
 	}
-	return w.ResponseWriter.Write(b)
+	// The limit holds per piece: a client must take each writeStep bytes
+	// within it (at the default 60 s, 273 bytes a second).
+	if len(b) == 0 {
+		w.extend()
+		return w.ResponseWriter.Write(b)
+	}
+	n := 0
+	for len(b) > 0 {
+		piece := b[:min(len(b), writeStep)]
+		w.extend()
+		m, err := w.ResponseWriter.Write(piece)
+		n += m
+		if err != nil {
+			return n, err
+		}
+		b = b[m:]
+	}
+	return n, nil
 }
+
+// writeStep is the most an answer writes under one write deadline.
+const writeStep = 16 << 10
 
 func (w *statusWriter) code() int {
 	if !w.wrote {
