@@ -20,6 +20,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/oci-referrers/referrers/internal/displaytest"
 )
 
 // lockCount is the size of the per-repository lock table.
@@ -708,4 +710,43 @@ type slowReader struct {
 func (s slowReader) Read(p []byte) (int, error) {
 	time.Sleep(s.gap)
 	return s.r.Read(p[:min(len(p), 4<<10)])
+}
+
+// TestLogEscapes: what a client sends (the decoded path, and error texts
+// that quote it) reaches the server's logger rendered by core/display, also
+// for a library's own logger: no control, bidi character or command marker.
+func TestLogEscapes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var log bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFixture(t, WithLogger(logger))
+	for _, p := range []string{
+		"/v2/app/manifests/%1b]0;title%07",
+		"/v2/app%E2%80%AE/tags/list",
+		"/v2/app/blobs/%23%23[error]x",
+		"/v2/app/manifests/x%0A::error::pwned",
+	} {
+		f.do("GET", p, nil)
+	}
+	mu.Lock()
+	out := log.String()
+	mu.Unlock()
+	if !strings.Contains(out, "request") {
+		t.Fatalf("nothing logged:\n%s", out)
+	}
+	for _, p := range displaytest.Problems(out, displaytest.Options{}) {
+		t.Errorf("log: %s", p)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

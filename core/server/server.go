@@ -64,6 +64,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/static"
 )
 
@@ -244,15 +245,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		switch {
 		case err.status >= 500:
-			s.cfg.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.cfg.logger.Error("request failed", "method", r.Method, "path", display.Text(r.URL.Path), "err", display.Text(err.Error()))
 		case err.cause != nil:
-			s.cfg.logger.Info("request refused", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.cfg.logger.Info("request refused", "method", r.Method, "path", display.Text(r.URL.Path), "err", display.Text(err.Error()))
 		}
 		if !sw.wrote {
 			writeError(sw, r, s.scrub(err))
 		}
 	}
-	s.cfg.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.code(), "ms", s.cfg.now().Sub(start).Milliseconds())
+	s.cfg.logger.Info("request", "method", r.Method, "path", display.Text(r.URL.Path), "status", sw.code(), "ms", s.cfg.now().Sub(start).Milliseconds())
 }
 
 // scrub keeps the server's directory out of an answer: a message that names
