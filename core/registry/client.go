@@ -252,7 +252,11 @@ func (c *Client) do(ctx context.Context, req request) (*http.Response, error) {
 		}
 		resp, err := c.send(ctx, req)
 		if err != nil {
-			if ctx.Err() != nil || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) && !req.replayable {
+			// A registry silent for a whole bound is tried once more, not
+			// until the attempts run out: a silent registry costs at most
+			// two bounds, not four.
+			silentAgain := errors.Is(err, ErrTimeout) && errors.Is(lastErr, ErrTimeout)
+			if ctx.Err() != nil || silentAgain || !retryableNetErr(err) || req.body == nil && !idempotent(req.method) && !req.replayable {
 				if lastErr != nil {
 					// a retry that cannot be made: say what the last try met
 					return nil, fmt.Errorf("%w (after: %w)", err, unwrapRetry(lastErr))

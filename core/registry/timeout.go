@@ -46,7 +46,9 @@ type Timeouts struct {
 }
 
 // DefaultTimeouts are the bounds of a client built without WithTimeouts:
-// a slow registry is fine, a silent one is not.
+// a slow registry is fine, a silent one is not. An idempotent request that
+// met a silence is tried once more, never more (a silent registry costs at
+// most two bounds).
 var DefaultTimeouts = Timeouts{
 	Dial:            30 * time.Second,
 	TLSHandshake:    30 * time.Second,
