@@ -136,22 +136,11 @@ func TestHostileRegistryData(t *testing.T) {
 			seen[m.ArtifactType] = true
 		}
 		for _, h := range displaytest.Hostile {
-			if want := viaJSON(t, h); !seen[want] {
+			if want := displaytest.ViaJSON(h); !seen[want] {
 				t.Errorf("output referrers: no artifactType %q", want)
 			}
 		}
 	}
-}
-
-// viaJSON is s as a JSON encoder and decoder carry it (invalid UTF-8
-// replaced: JSON cannot carry it, and the registry's JSON did not).
-func viaJSON(t *testing.T, s string) string {
-	t.Helper()
-	var out string
-	if err := json.Unmarshal(mustJSON(t, s), &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestHostileErrors runs list against a registry whose error answers carry

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,7 +152,7 @@ func TestHostileRegistryData(t *testing.T) {
 		byDigest[m.Digest] = m
 	}
 	for i, h := range displaytest.Hostile {
-		want := viaJSON(t, h)
+		want := displaytest.ViaJSON(h)
 		got, ok := byDigest[refs[i].Digest]
 		switch {
 		case !ok:
@@ -164,17 +162,6 @@ func TestHostileRegistryData(t *testing.T) {
 			t.Errorf("json: referrer %d: artifactType %q, annotations %q; want %q everywhere", i, got.ArtifactType, got.Annotations, want)
 		}
 	}
-}
-
-// viaJSON is s as a JSON encoder and decoder carry it: the same string, but
-// for invalid UTF-8, which JSON cannot carry and encoding/json replaces.
-func viaJSON(t *testing.T, s string) string {
-	t.Helper()
-	var out string
-	if err := json.Unmarshal(mustJSON(t, s), &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // hostileServer is a registry that answers every request but the subject's
@@ -328,28 +315,13 @@ func TestServeLogEscapes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "static:" + dir, "--addr", "127.0.0.1:0", "--log-requests"}, noEnv, strings.NewReader(""), io.Discard, pw)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("no output; exit %d", <-code)
-	}
-	m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(lines.Text())
+	p := startServe(ctx, t, "static:"+dir, "--addr", "127.0.0.1:0", "--log-requests")
+	code := p.code
+	m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(p.first)
 	if m == nil {
-		t.Fatalf("first line %q", lines.Text())
+		t.Fatalf("first line %q", p.first)
 	}
-	rest := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		for lines.Scan() {
-			b.WriteString(lines.Text() + "\n")
-		}
-		rest <- b.String()
-	}()
+	rest := p.rest()
 	paths := []string{
 		"/v2/%23%23[error]legacy/manifests/x",
 		"/v2/app/manifests/%1b]0;title%07%1b[2J",

@@ -33,17 +33,8 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "static:" + dir, "--addr", "127.0.0.1:0", "--allow-delete", "--token-file", token}, noEnv, strings.NewReader(""), io.Discard, pw)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("no output; exit %d", <-code)
-	}
-	first := lines.Text()
+	p := startServe(ctx, t, "static:"+dir, "--addr", "127.0.0.1:0", "--allow-delete", "--token-file", token)
+	first, code := p.first, p.code
 	m := regexp.MustCompile(`^serving static:(.+) on (http://127\.0\.0\.1:\d+) \((.*)\)$`).FindStringSubmatch(first)
 	if m == nil || m[1] != dir {
 		t.Fatalf("first line %q", first)
@@ -51,14 +42,7 @@ func TestServe(t *testing.T) {
 	if want := "anyone may pull and delete; token holders may also push and delete"; m[3] != want {
 		t.Errorf("access %q, want %q", m[3], want)
 	}
-	rest := make(chan string, 1)
-	go func() {
-		var b strings.Builder
-		for lines.Scan() {
-			b.WriteString(lines.Text() + "\n")
-		}
-		rest <- b.String()
-	}()
+	rest := p.rest()
 	for _, c := range []struct {
 		method, path, auth string
 		want               int
@@ -131,6 +115,44 @@ func TestServeUsage(t *testing.T) {
 
 func noEnv(string) string { return "" }
 
+// serveProcess is `referrers serve` run in-process by startServe.
+type serveProcess struct {
+	first string         // the first line it printed (where it listens)
+	lines *bufio.Scanner // what it prints after that
+	code  chan int       // its exit code, once its context ends
+}
+
+// startServe runs `referrers serve ARGS` until ctx ends and returns once it
+// printed its first line.
+func startServe(ctx context.Context, t *testing.T, args ...string) *serveProcess {
+	t.Helper()
+	pr, pw := io.Pipe()
+	p := &serveProcess{lines: bufio.NewScanner(pr), code: make(chan int, 1)}
+	go func() {
+		p.code <- run(ctx, append([]string{"serve"}, args...), noEnv, strings.NewReader(""), io.Discard, pw)
+		pw.Close()
+	}()
+	if !p.lines.Scan() {
+		t.Fatalf("serve printed nothing; exit %d", <-p.code)
+	}
+	p.first = p.lines.Text()
+	return p
+}
+
+// rest reads what serve prints after its first line (so it never blocks on
+// its output) and yields it once serve has stopped.
+func (p *serveProcess) rest() <-chan string {
+	out := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for p.lines.Scan() {
+			b.WriteString(p.lines.Text() + "\n")
+		}
+		out <- b.String()
+	}()
+	return out
+}
+
 // TestServeTLS serves HTTPS with a certificate made here, trusted by the
 // client alone.
 func TestServeTLS(t *testing.T) {
@@ -160,24 +182,13 @@ func TestServeTLS(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "static:" + dir, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile}, noEnv, strings.NewReader(""), io.Discard, pw)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("no output; exit %d", <-code)
-	}
-	m := regexp.MustCompile(` on (https://127\.0\.0\.1:\d+) `).FindStringSubmatch(lines.Text())
+	p := startServe(ctx, t, "static:"+dir, "--addr", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	code := p.code
+	m := regexp.MustCompile(` on (https://127\.0\.0\.1:\d+) `).FindStringSubmatch(p.first)
 	if m == nil {
-		t.Fatalf("first line %q", lines.Text())
+		t.Fatalf("first line %q", p.first)
 	}
-	go func() {
-		for lines.Scan() {
-		}
-	}()
+	p.rest()
 	pool := x509.NewCertPool()
 	pool.AddCert(must(x509.ParseCertificate(der)))
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -216,20 +227,12 @@ func TestServeBodyIdle(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pr, pw := io.Pipe()
-	code := make(chan int, 1)
-	go func() {
-		code <- run(ctx, []string{"serve", "static:" + t.TempDir(), "--addr", "127.0.0.1:0", "--allow-push", "--max-uploads", "1", "--body-idle-timeout", "300ms"}, noEnv, strings.NewReader(""), io.Discard, pw)
-		pw.Close()
-	}()
-	lines := bufio.NewScanner(pr)
-	if !lines.Scan() {
-		t.Fatalf("no output; exit %d", <-code)
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	m := regexp.MustCompile(`on http://(127\.0\.0\.1:\d+) `).FindStringSubmatch(lines.Text())
+	p := startServe(ctx, t, "static:"+t.TempDir(), "--addr", "127.0.0.1:0", "--allow-push", "--max-uploads", "1", "--body-idle-timeout", "300ms")
+	code := p.code
+	p.rest()
+	m := regexp.MustCompile(`on http://(127\.0\.0\.1:\d+) `).FindStringSubmatch(p.first)
 	if m == nil {
-		t.Fatalf("first line %q", lines.Text())
+		t.Fatalf("first line %q", p.first)
 	}
 	post := func() *http.Response {
 		resp, err := http.Post("http://"+m[1]+"/v2/app/blobs/uploads/", "", nil)

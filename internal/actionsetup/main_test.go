@@ -358,6 +358,15 @@ type setupResult struct {
 // installDir is where setup.sh installs.
 func (r setupResult) installDir() string { return filepath.Join(r.temp, "referrers-action") }
 
+// binPath is where setup installs the action's binary for this machine.
+func (r setupResult) binPath() string {
+	exe := ""
+	if runtime.GOOS == "windows" {
+		exe = ".exe"
+	}
+	return filepath.Join(r.installDir(), "referrers-action"+exe)
+}
+
 // runSetup runs action/setup.sh of the action at dir as the runner would,
 // with RUNNER_TEMP temp (a new one when empty) and env on top.
 func runSetup(t *testing.T, dir, temp string, env map[string]string) setupResult {

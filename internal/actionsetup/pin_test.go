@@ -140,10 +140,6 @@ func TestCommitPin(t *testing.T) {
 		}
 		return m
 	}
-	exe := ""
-	if runtime.GOOS == "windows" {
-		exe = ".exe"
-	}
 	// releaseCommit is the action at the release commit: release.sh's
 	// checksums.txt and the source it was built from.
 	releaseCommit := func(t *testing.T) string {
@@ -204,7 +200,7 @@ func TestCommitPin(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.log)
 		}
-		bin := filepath.Join(r.installDir(), "referrers-action"+exe)
+		bin := r.binPath()
 		if r.outputs["bin"] != bin || r.outputs["how"] != "source" {
 			t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, bin)
 		}
@@ -322,11 +318,7 @@ func TestSourceBuildIgnoresJobGoEnv(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.log)
 	}
-	exe := ""
-	if runtime.GOOS == "windows" {
-		exe = ".exe"
-	}
-	bin := filepath.Join(r.installDir(), "referrers-action"+exe)
+	bin := r.binPath()
 	if r.outputs["bin"] != bin || r.outputs["how"] != "source" {
 		t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, bin)
 	}

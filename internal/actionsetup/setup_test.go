@@ -293,11 +293,7 @@ func TestSourceBuild(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("exit %d\n%s", r.code, r.log)
 			}
-			exe := ""
-			if runtime.GOOS == "windows" {
-				exe = ".exe"
-			}
-			wantBin := filepath.Join(r.installDir(), "referrers-action"+exe)
+			wantBin := r.binPath()
 			if r.outputs["bin"] != wantBin || r.outputs["how"] != "source" {
 				t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, wantBin)
 			}

@@ -4,6 +4,7 @@
 package displaytest
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -82,4 +83,19 @@ func lineProblem(line string, opts Options) string {
 		return "starts a workflow command"
 	}
 	return ""
+}
+
+// ViaJSON is s as a JSON encoder and decoder carry it: the same string, but
+// for invalid UTF-8, which JSON cannot carry and encoding/json replaces. A
+// front end's JSON output holds exactly ViaJSON of what the registry sent.
+func ViaJSON(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always encodes
+	}
+	var out string
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
 }
