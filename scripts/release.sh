@@ -112,7 +112,10 @@ mkdir -p "$out"
 
 # The same bytes from the same source and toolchain: nothing from the
 # environment that changes code generation or embeds paths.
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0
+# (The same rule as action/setup.sh's source build: GOEXPERIMENT and the
+# other per-architecture knobs unset, no go.work, no FIPS snapshot.)
+export CGO_ENABLED=0 GOFLAGS=-mod=readonly GOAMD64=v1 GOARM64=v8.0 GOWORK=off GOFIPS140=off
+unset GOEXPERIMENT GOARM GO386 GOMIPS GOMIPS64 GOPPC64 GORISCV64 GOWASM GO_EXTLINK_ENABLED
 cd "$root"
 gover=$(go env GOVERSION)
 srcdigest=$(bash "$root/action/setup.sh" --source-digest "$root")
