@@ -410,6 +410,17 @@ func (c *Client) send(ctx context.Context, req request) (*http.Response, error) 
 	return resp, err
 }
 
+// debugf writes one line to the --debug writer, if any, rendered by package
+// display (it may carry what the registry said).
+func (c *Client) debugf(format string, a ...any) {
+	if c.debug == nil {
+		return
+	}
+	c.debugMu.Lock()
+	fmt.Fprintln(c.debug, display.Text(fmt.Sprintf(format, a...)))
+	c.debugMu.Unlock()
+}
+
 const (
 	maxErrorBody = 64 << 10
 	maxTokenBody = 1 << 20

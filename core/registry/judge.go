@@ -38,12 +38,31 @@ type answer struct {
 	contentType string
 	// codes are the registry's error codes from the body.
 	codes []string
+	// bodyIndex: the body of a referrers 200 declares itself an image index by
+	// its own mediaType and schemaVersion (see sniffIndex), whatever the
+	// Content-Type says.
+	bodyIndex bool
 }
 
 // judge is the only place where status codes get a meaning. It reports success,
 // or the sentinel of package target the answer stands for (nil when it is an
-// error with no more specific meaning). The rows of its test table are the registry behaviours of
-// ../shared/peers.md §4 and §5 (checklist 15, 22, 24, 25).
+// error with no more specific meaning). The rows of its test table are the
+// registry behaviours collected in the project's peer survey (checklist 15, 22,
+// 24, 25).
+//
+// A referrers 200 is a Referrers API answer when its Content-Type is the image
+// index type, or when its body is an image index by its own mediaType
+// (image-spec v1.1.1, "Image Index": mediaType, schemaVersion 2, manifests):
+// a plain web server serving a static tree sends application/octet-stream or
+// text/plain for a pre-rendered index, and the body says what it is. A 200
+// whose body is not an image index (an HTML UI answering every path, JSON of
+// another kind) is not what distribution-spec v1.1.1 "Listing Referrers" lets
+// a registry with the API send, and not its "no API" answer (404) either: it
+// is judged unsupported, so the tag schema is read as for a 404, but the error
+// carries the reason (HTTPError.FallbackReason) and the listing reports it as
+// a warning, so an empty result never hides such an answer. An error instead
+// would break listing on registries whose web front end catches unknown paths
+// with a 200, where the tag schema is the only way to list.
 func judge(o op, a answer) (ok bool, kind error) {
 	s := a.status
 	switch o {
@@ -51,10 +70,10 @@ func judge(o op, a answer) (ok bool, kind error) {
 		// distribution-spec v1.1.1 "Listing Referrers": a registry with the API
 		// answers 200 with an image index; it MUST NOT answer 404.
 		switch {
-		case s == http.StatusOK && a.contentType == ocispec.MediaTypeImageIndex:
+		case s == http.StatusOK && (a.contentType == ocispec.MediaTypeImageIndex || a.bodyIndex):
 			return true, nil
 		case s == http.StatusOK:
-			return false, target.ErrUnsupported // a "false 200": HTML, JSON of another type
+			return false, target.ErrUnsupported // a "false 200": HTML, JSON of another type; the reason is reported
 		case s == http.StatusNotFound && has(a.codes, "NAME_UNKNOWN"):
 			return false, target.ErrNotFound // the repository is missing: an error, not a fallback
 		case s == http.StatusNotFound, s == http.StatusMethodNotAllowed, s == http.StatusNotAcceptable:

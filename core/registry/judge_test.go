@@ -205,6 +205,9 @@ func TestJudgeDirect(t *testing.T) {
 		{"referrers 404 NAME_UNKNOWN", opReferrers, answer{status: 404, codes: []string{"NAME_UNKNOWN"}}, false, target.ErrNotFound}, // checklist 24
 		{"referrers 400 with code", opReferrers, answer{status: 400, codes: []string{"DIGEST_INVALID"}}, false, nil},                 // checklist 3
 		{"referrers 200 index", opReferrers, answer{status: 200, contentType: ocispec.MediaTypeImageIndex}, true, nil},
+		{"referrers 200 body index, octet-stream", opReferrers, answer{status: 200, contentType: "application/octet-stream", bodyIndex: true}, true, nil}, // issue 18
+		{"referrers 200 body index, no type", opReferrers, answer{status: 200, bodyIndex: true}, true, nil},                                               // issue 18
+		{"referrers 200 not an index", opReferrers, answer{status: 200, contentType: "text/html"}, false, target.ErrUnsupported},                          // checklist 15
 		{"delete 204", opManifestDelete, answer{status: 204}, true, nil},
 		{"token 404", opToken, answer{status: 404}, false, nil},
 	}
@@ -235,8 +238,9 @@ func (c *readCounter) Read(p []byte) (int, error) {
 func (c *readCounter) Close() error { c.closed = true; return nil }
 
 // TestCheckFalse200DoesNotReadBody: a false 200 (an HTML UI answering every
-// path) is judged by its Content-Type alone; its body, possibly huge, is not
-// read but is closed (checklist 14, 15).
+// path) is judged unsupported after a short prefix of its body (sniffPrefix: it
+// does not start like JSON, so it is no image index); the rest, possibly huge,
+// is not read, and the body is closed (checklist 14, 15).
 func TestCheckFalse200DoesNotReadBody(t *testing.T) {
 	t.Parallel()
 	resp := response("GET", "https://reg.example/v2/a/b/referrers/sha256:x", 200, htmlCT, "", "")
@@ -246,8 +250,8 @@ func TestCheckFalse200DoesNotReadBody(t *testing.T) {
 	if !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("check = %v, want ErrUnsupported", err)
 	}
-	if got, want := body.n, 0; got != want {
-		t.Errorf("read %d bytes of the body, want %d", got, want)
+	if got, limit := body.n, sniffPrefix; got > limit {
+		t.Errorf("read %d bytes of the body, want at most %d", got, limit)
 	}
 	if !body.closed {
 		t.Error("body not closed")

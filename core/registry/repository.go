@@ -58,11 +58,21 @@ func check(o op, resp *http.Response, conditional bool) error {
 		contentType: mediaType(resp.Header),
 	}
 	if resp.StatusCode == http.StatusOK && o == opReferrers {
+		if a.contentType != ocispec.MediaTypeImageIndex {
+			// the Content-Type is wrong or missing: the body may still be an
+			// image index (a static tree on a plain web server)
+			a.bodyIndex = sniffIndex(resp)
+		}
 		if ok, kind := judge(o, a); !ok {
-			// a false 200: do not read a possibly huge body
+			// a false 200: what was read of it is at most a short prefix
 			resp.Body.Close()
+			ct := "no Content-Type"
+			if h := resp.Header.Get("Content-Type"); h != "" {
+				ct = "Content-Type " + sanitize(h, 80)
+			}
 			return &HTTPError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL.String()), StatusCode: resp.StatusCode,
-				Detail: "Content-Type " + sanitize(resp.Header.Get("Content-Type"), 80) + " is not an image index", Kind: kind}
+				Detail: ct + ", not an image index", Kind: kind,
+				reason: "the referrers endpoint answered 200 with " + ct + ", not an image index"}
 		}
 		return nil
 	}
@@ -84,8 +94,66 @@ func check(o op, resp *http.Response, conditional bool) error {
 	return newHTTPError(resp, b, kind)
 }
 
+// sniffPrefix is how much of a referrers 200 with a wrong Content-Type is read
+// before deciding it cannot be an image index (it does not start with '{').
+const sniffPrefix = 512
+
+// sniffIndex reports whether the body of resp, a referrers 200 whose
+// Content-Type is not the image index type, is an image index by its own
+// mediaType (image-spec v1.1.1, "Image Index"): mediaType
+// application/vnd.oci.image.index.v1+json, schemaVersion 2 and a manifests
+// array. It reads a short prefix first, so an HTML page or other large body
+// that cannot be JSON costs at most sniffPrefix bytes, and then at most
+// target.MaxManifestBytes+1 (a larger body is not taken for an index). When it
+// reports true, resp.Body is replaced by the bytes read (closing it closes the
+// original), for readIndexPage.
+func sniffIndex(resp *http.Response) bool {
+	prefix, _ := io.ReadAll(io.LimitReader(resp.Body, sniffPrefix))
+	if t := bytes.TrimLeft(prefix, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return false
+	}
+	if resp.ContentLength > target.MaxManifestBytes {
+		return false
+	}
+	rest, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1-int64(len(prefix))))
+	if err != nil {
+		return false
+	}
+	b := append(prefix, rest...)
+	if len(b) > target.MaxManifestBytes {
+		return false
+	}
+	var idx struct {
+		SchemaVersion int             `json:"schemaVersion"`
+		MediaType     string          `json:"mediaType"`
+		Manifests     json.RawMessage `json:"manifests"`
+	}
+	if json.Unmarshal(b, &idx) != nil || idx.MediaType != ocispec.MediaTypeImageIndex || idx.SchemaVersion != 2 ||
+		len(idx.Manifests) == 0 || idx.Manifests[0] != '[' {
+		return false
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{bytes.NewReader(b), resp.Body}
+	return true
+}
+
+// genericType reports whether a manifest answer's Content-Type says nothing
+// of what the manifest is: missing, or what a plain web server sends for a
+// file without a known extension.
+func genericType(mt string) bool {
+	switch mt {
+	case "", "application/octet-stream", "binary/octet-stream", "text/plain", "application/json":
+		return true
+	}
+	return false
+}
+
 // Resolve implements target.Target: HEAD the manifest, and GET it when the
-// registry does not say its digest, type or size.
+// registry does not say its digest, type or size, or says only a generic type
+// (genericType; a plain web server serving a static tree): the GET takes the
+// type from the manifest's own mediaType and hashes the bytes.
 func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Descriptor, error) {
 	what := r.refString(reference)
 	rq := r.req(http.MethodHead, r.url("manifests/"+reference))
@@ -117,7 +185,7 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 		}
 		desc.Digest = want
 	}
-	if desc.Digest == "" || desc.MediaType == "" || desc.Size <= 0 {
+	if desc.Digest == "" || genericType(desc.MediaType) || desc.Size <= 0 {
 		t, err := r.get(ctx, reference, digestOrEmpty(reference))
 		if err != nil {
 			return ocispec.Descriptor{}, err
@@ -533,6 +601,9 @@ func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artif
 			}
 			return target.ReferrersResult{}, fmt.Errorf("%s: %w", what, err)
 		}
+		if ct := mediaType(resp.Header); ct != ocispec.MediaTypeImageIndex {
+			r.client.debugf("registry: %s: the registry sent Content-Type %q for an image index (read by the body's mediaType)", redactURL(u.String()), ct)
+		}
 		idx, applied, err := readIndexPage(resp)
 		resp.Body.Close()
 		if err != nil {
@@ -560,6 +631,7 @@ func stripKind(err error) error {
 	if errors.As(err, &he) {
 		cp := *he
 		cp.Kind = nil
+		cp.reason = ""
 		return &cp
 	}
 	return err
