@@ -117,7 +117,9 @@ func TestListFilters(t *testing.T) {
 }
 
 // TestListNoReferrers: no API and no tag is "no referrers", not an error
-// (checklist 10, 23).
+// (checklist 10, 23). A 200 that is not an image index is not the spec's "no
+// API" answer: the listing still reads the tag schema but says why, in one
+// warning naming the Content-Type (issue 18).
 func TestListNoReferrers(t *testing.T) {
 	t.Parallel()
 	for _, b := range append([]fakeregistry.ReferrersBehavior{fakeregistry.ReferrersAPI}, unsupported...) {
@@ -128,8 +130,15 @@ func TestListNoReferrers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Referrers) != 0 || len(res.Warnings) != 0 {
-				t.Errorf("referrers %v warnings %v, want none", digests(res.Referrers), res.Warnings)
+			var wantWarnings []string
+			switch b {
+			case fakeregistry.ReferrersFalse200:
+				wantWarnings = []string{"the referrers endpoint answered 200 with Content-Type application/json, not an image index: read the tag schema instead"}
+			case fakeregistry.ReferrersFalse200HTML:
+				wantWarnings = []string{"the referrers endpoint answered 200 with Content-Type text/html; charset=utf-8, not an image index: read the tag schema instead"}
+			}
+			if len(res.Referrers) != 0 || !slices.Equal(res.Warnings, wantWarnings) {
+				t.Errorf("referrers %v warnings %q, want none and %q", digests(res.Referrers), res.Warnings, wantWarnings)
 			}
 			idx := res.Index()
 			if idx.Manifests == nil || idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex {
