@@ -223,9 +223,8 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			c.logf("%s: no Referrers API (%v): reading the referrers tag", t.Name(), err)
 			// an answer that is not the spec's "no API" one (a 200 that is
 			// not an image index) is named: an empty listing never hides it
-			var fr interface{ FallbackReason() string }
-			if errors.As(err, &fr) && fr.FallbackReason() != "" {
-				warnings = append(warnings, fr.FallbackReason()+": read the tag schema instead")
+			if r := target.UnsupportedReason(err); r != "" {
+				warnings = append(warnings, r+": read the tag schema instead")
 			}
 			c.setRepo(t.Name(), func(r *repoState) { r.cap = capNoAPI })
 		default:

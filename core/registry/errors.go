@@ -24,18 +24,7 @@ type HTTPError struct {
 	Detail string
 	// Kind is the sentinel this answer was judged to mean, or nil.
 	Kind error
-	// reason, when set, says why an answer that is not the spec's "no API"
-	// answer was still judged unsupported (a referrers 200 that is not an
-	// image index).
-	reason string
 }
-
-// FallbackReason says why this answer, judged unsupported although it is not
-// the "no API" answer of distribution-spec v1.1.1 "Listing Referrers" (404), led
-// to the referrers tag schema: a referrers 200 whose body is not an image index.
-// It is empty for every other answer. Package referrers reports it as a warning
-// of the listing.
-func (e *HTTPError) FallbackReason() string { return e.reason }
 
 // ErrorInfo is one entry of a registry's JSON error body.
 type ErrorInfo struct {

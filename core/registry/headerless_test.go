@@ -39,7 +39,7 @@ func (s *syncBuffer) String() string {
 // plain web server can give to a referrers GET: an image index is used by its
 // own mediaType whatever the Content-Type says (with a --debug note), a 200
 // whose body is not an image index is judged unsupported with a
-// FallbackReason naming the Content-Type (the listing warns and reads the tag
+// target.UnsupportedAnswer naming the Content-Type (the listing warns and reads the tag
 // schema), and a 404 is the spec's "no API" with no reason (issue 18).
 func TestReferrersAnswerByBody(t *testing.T) {
 	t.Parallel()
@@ -65,7 +65,7 @@ func TestReferrersAnswerByBody(t *testing.T) {
 		filtersHdr  bool
 		// want: nil (listed), ErrUnsupported (fallback) or errPlain.
 		want       error
-		wantReason string // FallbackReason, exactly
+		wantReason string // UnsupportedAnswer.Reason, exactly ("" for none)
 		wantDebug  string // in the debug output ("" = no "for an image index" note)
 	}{
 		{name: "index, correct type", status: 200, contentType: ocispec.MediaTypeImageIndex, body: string(index)},
@@ -128,7 +128,6 @@ func TestReferrersAnswerByBody(t *testing.T) {
 				filter = entry.ArtifactType
 			}
 			res, err := repo.Referrers(t.Context(), subject, filter)
-			var fr interface{ FallbackReason() string }
 			switch tt.want {
 			case nil:
 				if err != nil {
@@ -144,11 +143,12 @@ func TestReferrersAnswerByBody(t *testing.T) {
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("Referrers = %v, want errors.Is %v", err, tt.want)
 				}
-				if !errors.As(err, &fr) {
-					t.Fatalf("Referrers = %T %v: no FallbackReason", err, err)
+				got := target.UnsupportedReason(err)
+				if ua := (*target.UnsupportedAnswer)(nil); errors.As(err, &ua) != (got != "") {
+					t.Errorf("errors.As finds %v, UnsupportedReason %q", ua, got)
 				}
-				if got := fr.FallbackReason(); got != tt.wantReason {
-					t.Errorf("FallbackReason = %q, want %q", got, tt.wantReason)
+				if got != tt.wantReason {
+					t.Errorf("UnsupportedAnswer.Reason = %q, want %q", got, tt.wantReason)
 				}
 			}
 			note := "for an image index"

@@ -59,7 +59,7 @@ type answer struct {
 // another kind) is not what distribution-spec v1.1.1 "Listing Referrers" lets
 // a registry with the API send, and not its "no API" answer (404) either: it
 // is judged unsupported, so the tag schema is read as for a 404, but the error
-// carries the reason (HTTPError.FallbackReason) and the listing reports it as
+// carries the reason (target.UnsupportedAnswer) and the listing reports it as
 // a warning, so an empty result never hides such an answer. An error instead
 // would break listing on registries whose web front end catches unknown paths
 // with a 200, where the tag schema is the only way to list.

@@ -70,9 +70,10 @@ func check(o op, resp *http.Response, conditional bool) error {
 			if h := resp.Header.Get("Content-Type"); h != "" {
 				ct = "Content-Type " + sanitize(h, 80)
 			}
-			return &HTTPError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL.String()), StatusCode: resp.StatusCode,
-				Detail: ct + ", not an image index", Kind: kind,
-				reason: "the referrers endpoint answered 200 with " + ct + ", not an image index"}
+			return &target.UnsupportedAnswer{
+				Reason: "the referrers endpoint answered 200 with " + ct + ", not an image index",
+				Err: &HTTPError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL.String()), StatusCode: resp.StatusCode,
+					Detail: ct + ", not an image index", Kind: kind}}
 		}
 		return nil
 	}
@@ -631,7 +632,6 @@ func stripKind(err error) error {
 	if errors.As(err, &he) {
 		cp := *he
 		cp.Kind = nil
-		cp.reason = ""
 		return &cp
 	}
 	return err
