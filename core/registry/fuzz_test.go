@@ -1,7 +1,11 @@
 package registry
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -134,6 +138,35 @@ func FuzzRedactURL(f *testing.F) {
 		withUser := "https://" + url.UserPassword("u", secret).String() + "@reg.example/v2/"
 		if got := redactURL(withUser); got != "https://reg.example/v2/" {
 			t.Errorf("redactURL(%q) = %q, want https://reg.example/v2/", withUser, got)
+		}
+	})
+}
+
+// FuzzSniffIndex: the body check of a referrers 200 with a wrong
+// Content-Type. Whatever the body, it never panics; it says yes only to an
+// image index by its own mediaType within the manifest cap, and then the
+// response body still reads as exactly the bytes the registry sent.
+func FuzzSniffIndex(f *testing.F) {
+	f.Add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))
+	f.Add([]byte(" \n<!doctype html><html></html>"))
+	f.Add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`))
+	f.Add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":{}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		resp := &http.Response{Body: io.NopCloser(bytes.NewReader(data)), ContentLength: int64(len(data))}
+		ok := sniffIndex(resp)
+		if !ok {
+			return
+		}
+		if len(data) > target.MaxManifestBytes {
+			t.Fatalf("accepted %d bytes, over the cap", len(data))
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(data, &idx); err != nil || idx.MediaType != ocispec.MediaTypeImageIndex || idx.SchemaVersion != 2 {
+			t.Fatalf("accepted a body that is not an image index: %v %q", err, data)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("the body now reads %q (%v), want %q", got, err, data)
 		}
 	})
 }
