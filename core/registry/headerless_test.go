@@ -63,7 +63,7 @@ func TestReferrersAnswerByBody(t *testing.T) {
 		contentType string // "-": no Content-Type header at all
 		body        string
 		filtersHdr  bool
-		// want: nil (listed), ErrUnsupported (fallback) or errPlain.
+		// want: nil (listed), ErrUnsupported (fallback) or the error's class.
 		want       error
 		wantReason string // UnsupportedAnswer.Reason, exactly ("" for none)
 		wantDebug  string // in the debug output ("" = no "for an image index" note)
@@ -96,6 +96,11 @@ func TestReferrersAnswerByBody(t *testing.T) {
 		{name: "index mediaType, manifests not an array", status: 200, contentType: "text/plain",
 			body: `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":{}}`, want: target.ErrUnsupported,
 			wantReason: "the referrers endpoint answered 200 with Content-Type text/plain, not an image index"},
+		// found by FuzzSniffIndex: an index by its fields whose entries are
+		// not descriptors is an error of the page, not "no referrers"
+		{name: "index by its fields, a bad entry, wrong type", status: 200, contentType: "text/plain",
+			body: `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageIndex + `","manifests":[{"mediaType":0}]}`, want: target.ErrInvalidManifest,
+			wantDebug: `the registry sent Content-Type "text/plain" for an image index`},
 		{name: "404 text", status: 404, contentType: "text/plain; charset=utf-8", body: "404 page not found", want: target.ErrUnsupported},
 		{name: "index, wrong type, over 4 MiB", status: 200, contentType: "application/octet-stream",
 			body: string(index[:len(index)-1]) + `,"annotations":{"x":"` + strings.Repeat("a", target.MaxManifestBytes) + `"}}`, want: target.ErrUnsupported,
