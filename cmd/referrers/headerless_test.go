@@ -82,6 +82,7 @@ func TestHeaderlessStaticHost(t *testing.T) {
 				{":v1", 2},
 				{":multi", 1},
 				{"@" + sha512Subject, 1},
+				{":v512", 1}, // the tag of a manifest stored only under its sha512 digest
 				{"@" + amd64Child, 0},
 			} {
 				offline := listed(t, runCLI(t, "list", "static:"+root+":app"+tc.ref, "--format", "json"), "offline "+tc.ref)

@@ -191,9 +191,41 @@ func (r *Repository) Resolve(ctx context.Context, reference string) (ocispec.Des
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
+		if desc.Digest == "" {
+			t.Descriptor.Digest = r.storedDigest(ctx, t.Descriptor.Digest, t.Data)
+		}
 		return t.Descriptor, nil
 	}
 	return desc, nil
+}
+
+// storedDigest is the digest a registry that does not say a tag's digest (a
+// plain web server serving a static tree) stores the manifest under: d, the
+// canonical sha256 of data, when the manifest is there by d; else its sha512
+// when it is there by that (a manifest pushed by a sha512 digest is stored,
+// and its referrers indexed, only under it); else d. One or two HEADs, only
+// for such a registry; an error of theirs keeps d.
+func (r *Repository) storedDigest(ctx context.Context, d digest.Digest, data []byte) digest.Digest {
+	if r.hasManifest(ctx, d) || !digest.SHA512.Available() {
+		return d
+	}
+	if d512 := digest.SHA512.FromBytes(data); r.hasManifest(ctx, d512) {
+		r.client.debugf("registry: %s does not say the digest of a tag; its manifest is stored as %s", r.Name(), d512)
+		return d512
+	}
+	return d
+}
+
+// hasManifest reports whether a HEAD of the manifest d succeeds.
+func (r *Repository) hasManifest(ctx context.Context, d digest.Digest) bool {
+	rq := r.req(http.MethodHead, r.url("manifests/"+d.String()))
+	rq.header.Set("Accept", manifestAccept)
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
 // refString renders reference in this repository as a user writes it:
