@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -23,6 +22,7 @@ import (
 	"github.com/oci-referrers/referrers/internal/displaytest"
 	"github.com/oci-referrers/referrers/internal/fakeregistry"
 	"github.com/oci-referrers/referrers/internal/frontend"
+	"github.com/oci-referrers/referrers/internal/syncbuf"
 )
 
 // hostileFixture is the fixture of run_test.go with, on app:v1, one referrer
@@ -220,7 +220,7 @@ func TestHostileErrors(t *testing.T) {
 		for _, format := range []string{"table", "tree", "json"} {
 			args := []string{"list", host + "/" + repo + "@" + subject.String(), "--plain-http", "--format", format, "--debug"}
 			var stdout bytes.Buffer
-			var stderr lockedBuffer // core/referrers' read of the tag schema may still write --debug lines after run returns
+			var stderr syncbuf.Buffer // core/referrers' read of the tag schema may still write --debug lines after run returns
 			code := run(t.Context(), args, fakeGetenv(t, nil), strings.NewReader(""), &stdout, &stderr)
 			name := repo + " " + format
 			// A referrers answer that is not an index means no Referrers
@@ -246,24 +246,6 @@ func TestHostileErrors(t *testing.T) {
 			}
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // FuzzRenderers renders referrers whose strings the fuzzer chooses with

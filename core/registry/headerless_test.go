@@ -1,39 +1,20 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the client's debug writer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestReferrersAnswerByBody drives Referrers with the answers a registry or a
 // plain web server can give to a referrers GET: an image index is used by its
@@ -126,7 +107,7 @@ func TestReferrersAnswerByBody(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			var debug syncBuffer
+			var debug syncbuf.Buffer
 			repo := repoAt(t, newClient(WithDebug(&debug)), strings.TrimPrefix(srv.URL, "http://"), "app")
 			filter := ""
 			if tt.filtersHdr {

@@ -22,6 +22,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/internal/displaytest"
+	"github.com/oci-referrers/referrers/internal/syncbuf"
 )
 
 // lockCount is the size of the per-repository lock table.
@@ -500,7 +501,7 @@ func TestSidecarTags(t *testing.T) {
 // server's own failures is logged.
 func TestErrorsHideTree(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	f := newFixture(t, WithAllowPush(true), WithAllowDelete(true), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	subject := image("subject", nil, "")
 	sd := digest.FromBytes(subject)
@@ -622,24 +623,6 @@ func TestErrorsHideTree(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination for handlers on many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestScrub: a message that names the tree's directory is replaced, keeping
 // status and code; others pass.
 func TestScrub(t *testing.T) {
@@ -718,9 +701,8 @@ func (s slowReader) Read(p []byte) (int, error) {
 // for a library's own logger: no control, bidi character or command marker.
 func TestLogEscapes(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var log bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var log syncbuf.Buffer
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := newFixture(t, WithLogger(logger))
 	for _, p := range []string{
 		"/v2/app/manifests/%1b]0;title%07",
@@ -730,24 +712,11 @@ func TestLogEscapes(t *testing.T) {
 	} {
 		f.do("GET", p, nil)
 	}
-	mu.Lock()
 	out := log.String()
-	mu.Unlock()
 	if !strings.Contains(out, "request") {
 		t.Fatalf("nothing logged:\n%s", out)
 	}
 	for _, p := range displaytest.Problems(out, displaytest.Options{}) {
 		t.Errorf("log: %s", p)
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

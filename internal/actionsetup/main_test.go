@@ -358,6 +358,18 @@ type setupResult struct {
 // installDir is where setup.sh installs.
 func (r setupResult) installDir() string { return filepath.Join(r.temp, "referrers-action") }
 
+// wantSourceBuild fails the test unless setup succeeded by building the
+// binary from source into binPath.
+func (r setupResult) wantSourceBuild(t *testing.T) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.log)
+	}
+	if r.outputs["bin"] != r.binPath() || r.outputs["how"] != "source" {
+		t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, r.binPath())
+	}
+}
+
 // binPath is where setup installs the action's binary for this machine.
 func (r setupResult) binPath() string {
 	exe := ""

@@ -197,20 +197,14 @@ func TestCommitPin(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := runSetup(t, dir, "", env(srv.url))
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s", r.code, r.log)
-		}
-		bin := r.binPath()
-		if r.outputs["bin"] != bin || r.outputs["how"] != "source" {
-			t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, bin)
-		}
+		r.wantSourceBuild(t)
 		if got := srv.requests(); len(got) > 0 {
 			t.Errorf("requested %v, want no download", got)
 		}
 		if !strings.Contains(r.log, "commit "+commitSHA+" is not a release commit") {
 			t.Errorf("no notice saying why it built:\n%s", r.log)
 		}
-		if got, want := versionOf(t, bin), "referrers-action dev"; got != want {
+		if got, want := versionOf(t, r.binPath()), "referrers-action dev"; got != want {
 			t.Errorf("--version printed %q, want %q", got, want)
 		}
 	})
@@ -248,12 +242,7 @@ func TestCommitPin(t *testing.T) {
 		t.Parallel()
 		srv := serve(t, t.TempDir(), 0) // no assets: a fork, or a release not yet published
 		r := runSetup(t, releaseCommit(t), "", env(srv.url))
-		if r.code != 0 {
-			t.Fatalf("exit %d\n%s", r.code, r.log)
-		}
-		if r.outputs["how"] != "source" {
-			t.Errorf("outputs %q, want how=source", r.rawOut)
-		}
+		r.wantSourceBuild(t)
 		if len(srv.requests()) == 0 {
 			t.Errorf("no download was tried")
 		}
@@ -315,13 +304,8 @@ func TestSourceBuildIgnoresJobGoEnv(t *testing.T) {
 		"GOTOOLCHAIN": "go1.21.0",
 		"GOPROXY":     "off",
 	})
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.log)
-	}
+	r.wantSourceBuild(t)
 	bin := r.binPath()
-	if r.outputs["bin"] != bin || r.outputs["how"] != "source" {
-		t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, bin)
-	}
 	if !strings.Contains(r.log, "for "+runtime.GOOS+"/"+runtime.GOARCH+":") {
 		t.Errorf("the notice does not name the host platform:\n%s", r.log)
 	}

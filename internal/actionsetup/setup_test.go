@@ -290,20 +290,14 @@ func TestSourceBuild(t *testing.T) {
 				env[k] = v
 			}
 			r := runSetup(t, actionPath(t, c.checksums, true), "", env)
-			if r.code != 0 {
-				t.Fatalf("exit %d\n%s", r.code, r.log)
-			}
-			wantBin := r.binPath()
-			if r.outputs["bin"] != wantBin || r.outputs["how"] != "source" {
-				t.Errorf("outputs %q, want bin=%s how=source", r.rawOut, wantBin)
-			}
+			r.wantSourceBuild(t)
 			if got := srv.requests(); len(got) > 0 {
 				t.Errorf("requested %v, want no download", got)
 			}
 			if !strings.Contains(r.log, "::notice title=referrers-action::building from source") || !strings.Contains(r.log, c.reason) {
 				t.Errorf("no notice saying it built from source because %q:\n%s", c.reason, r.log)
 			}
-			if got, want := versionOf(t, wantBin), "referrers-action dev"; got != want {
+			if got, want := versionOf(t, r.binPath()), "referrers-action dev"; got != want {
 				t.Errorf("--version printed %q, want %q", got, want)
 			}
 		})
