@@ -79,23 +79,25 @@ func FileBlob(path, mediaType string) (Blob, error) {
 // "Guidelines for Artifact Usage").
 type Artifact struct {
 	// ArtifactType is required unless Config has an artifact-specific media type
-	// (checklist 48).
+	// (image-spec v1.1.1, "Image Manifest": artifactType MUST be set when the
+	// config is the empty descriptor).
 	ArtifactType string
 	// Config is nil for the empty descriptor.
 	Config *Blob
 	// Layers are the files; none means the empty descriptor as the only layer
-	// (checklist 50).
+	// (image-spec v1.1.1, "Image Manifest", layers: an artifact without files
+	// SHOULD use the empty descriptor).
 	Layers []Blob
 	// Annotations of the manifest. Attach adds none on its own: it is
 	// deterministic unless Created is set.
 	Annotations map[string]string
 	// Created, when set, becomes org.opencontainers.image.created (RFC 3339;
-	// checklist 54).
+	// image-spec v1.1.1, "Pre-Defined Annotation Keys").
 	Created string
 }
 
 // EmptyBlob is the empty descriptor's content, "{}" (image-spec v1.1.1,
-// "Guidance for an Empty Descriptor"; checklist 51).
+// "Guidance for an Empty Descriptor").
 func EmptyBlob() Blob {
 	b := BytesBlob(ocispec.MediaTypeEmptyJSON, []byte("{}"))
 	b.Descriptor.Data = []byte("{}")

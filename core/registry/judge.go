@@ -47,8 +47,10 @@ type answer struct {
 // judge is the only place where status codes get a meaning. It reports success,
 // or the sentinel of package target the answer stands for (nil when it is an
 // error with no more specific meaning). The rows of its test table are the
-// registry behaviours collected in the project's peer survey (checklist 15, 22,
-// 24, 25).
+// registry behaviours met in the field: answers to a referrers GET of
+// registries without the API (404 in every body, 405, 406, 400, 401 without
+// a challenge) and of front ends that answer every path (distribution-spec
+// v1.1.1, "Listing Referrers" and "Unavailable Referrers API").
 //
 // A referrers 200 is a Referrers API answer when its Content-Type is the image
 // index type, or when its body is an image index by its own mediaType

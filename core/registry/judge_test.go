@@ -207,7 +207,7 @@ func TestJudgeDirect(t *testing.T) {
 		{"referrers 200 index", opReferrers, answer{status: 200, contentType: ocispec.MediaTypeImageIndex}, true, nil},
 		{"referrers 200 body index, octet-stream", opReferrers, answer{status: 200, contentType: "application/octet-stream", bodyIndex: true}, true, nil}, // issue 18
 		{"referrers 200 body index, no type", opReferrers, answer{status: 200, bodyIndex: true}, true, nil},                                               // issue 18
-		{"referrers 200 not an index", opReferrers, answer{status: 200, contentType: "text/html"}, false, target.ErrUnsupported},                          // checklist 15
+		{"referrers 200 not an index", opReferrers, answer{status: 200, contentType: "text/html"}, false, target.ErrUnsupported},
 		{"delete 204", opManifestDelete, answer{status: 204}, true, nil},
 		{"token 404", opToken, answer{status: 404}, false, nil},
 	}
@@ -240,7 +240,8 @@ func (c *readCounter) Close() error { c.closed = true; return nil }
 // TestCheckFalse200DoesNotReadBody: a false 200 (an HTML UI answering every
 // path) is judged unsupported after a short prefix of its body (sniffPrefix: it
 // does not start like JSON, so it is no image index); the rest, possibly huge,
-// is not read, and the body is closed (checklist 14, 15).
+// is not read, and the body is closed (distribution-spec v1.1.1, "Listing
+// Referrers": a client bounds what it reads of an answer).
 func TestCheckFalse200DoesNotReadBody(t *testing.T) {
 	t.Parallel()
 	resp := response("GET", "https://reg.example/v2/a/b/referrers/sha256:x", 200, htmlCT, "", "")
