@@ -22,7 +22,6 @@ import (
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
-	"github.com/oci-referrers/referrers/core/target"
 	"github.com/oci-referrers/referrers/internal/frontend"
 )
 
@@ -209,19 +208,18 @@ func (a *action) command(ctx context.Context) error {
 		}
 	}
 	repo := a.repository(r)
-	resolve := referrers.ResolveSubject
-	if in.command != "attach" {
+	var subject ocispec.Descriptor
+	if in.command == "attach" {
+		subject, err = referrers.ResolveSubject(ctx, repo, r.Ref(), in.platform)
+	} else {
 		// list and check: a digest whose manifest is not there still has
 		// referrers (they may be pushed first); attach needs the subject
-		resolve = func(ctx context.Context, t target.Target, reference, platform string) (ocispec.Descriptor, error) {
-			d, missing, err := referrers.ResolveListSubject(ctx, t, reference, platform)
-			if missing {
-				a.gha.Infof("the subject manifest %s is not there; reading the referrers of its digest", display.Text(r.Repository+"@"+d.Digest.String()))
-			}
-			return d, err
+		var missing bool
+		subject, missing, err = referrers.ResolveListSubject(ctx, repo, r.Ref(), in.platform)
+		if missing {
+			a.gha.Infof("the subject manifest %s is not there; reading the referrers of its digest", display.Text(r.Repository+"@"+subject.Digest.String()))
 		}
 	}
-	subject, err := resolve(ctx, repo, r.Ref(), in.platform)
 	if err != nil {
 		return a.explain(r, err)
 	}
