@@ -136,7 +136,7 @@ var readableQuery = map[string]bool{
 // fragment, and every query value REDACTED except those of readableQuery, and
 // even those only when made of the characters such values use (so that a
 // ';'-separated secret cannot hide behind an allowed name). Keys stay, so
-// the reader sees the URL was signed. Control characters are dropped. A
+// the reader sees the URL was signed. Controls are shown as escapes. A
 // string that does not parse as a URL keeps only what precedes its query.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
