@@ -8,6 +8,9 @@
 #   oras v1.3.6          client oracle
 #   regctl v0.11.7       client oracle
 #   actionlint v1.7.12   GitHub workflow linter (internal/workflows)
+#   caddy v2.11.9        a plain web server that serves a static tree with the
+#                        headers `index-for --all --headers caddy` prints
+#                        (internal/interop, webhost_test.go)
 #   yamlcheck            our YAML shape checks for action.yml, the workflows
 #                        and the GitLab template (internal/oracles/cmd/yamlcheck)
 #   conformance v0.0.0-20260831232431-97274622c111
@@ -17,7 +20,8 @@
 #                        the module proxy serves
 #
 # The builds run side by side; a cold run (empty module and build caches)
-# takes about five minutes on two cores (distribution is the longest).
+# takes about five minutes on two cores (distribution and caddy are the
+# longest).
 #
 # olareg cannot be installed with `go install ...@v0.2.2` (the module proxy
 # refuses to list its versions), so it is built from the tools module in
@@ -39,6 +43,7 @@ oracles=(
   "oras         v1.3.6   install:oras.land/oras/cmd/oras"
   "regctl       v0.11.7  install:github.com/regclient/regclient/cmd/regctl"
   "actionlint   v1.7.12  install:github.com/rhysd/actionlint/cmd/actionlint"
+  "caddy        v2.11.9  install:github.com/caddyserver/caddy/v2/cmd/caddy"
   "yamlcheck    source   tool:./cmd/yamlcheck"
   "conformance  v0.0.0-20260831232431-97274622c111  install:github.com/opencontainers/distribution-spec/conformance"
 )

@@ -64,3 +64,31 @@ func TestTools(t *testing.T) {
 		}
 	}
 }
+
+// TestCaddy checks that Caddy serves a directory with the headers its site
+// directives set, the way the static-host interop tests use it: a file
+// without an extension gets the Content-Type a header directive gives it.
+func TestCaddy(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if err := os.WriteFile(root+"/manifest", []byte(`{"schemaVersion":2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := StartCaddy(t, root, "\theader /manifest Content-Type application/vnd.oci.image.manifest.v1+json\n\theader /manifest Docker-Content-Digest sha256:x")
+	if !strings.HasPrefix(w.Host, "127.0.0.1:") {
+		t.Fatalf("host %q does not bind loopback", w.Host)
+	}
+	resp, err := http.Head("http://" + w.Host + "/manifest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK ||
+		resp.Header.Get("Content-Type") != "application/vnd.oci.image.manifest.v1+json" ||
+		resp.Header.Get("Docker-Content-Digest") != "sha256:x" {
+		t.Fatalf("HEAD /manifest: %d %v", resp.StatusCode, resp.Header)
+	}
+	if !strings.Contains(w.AccessLog(), `"uri":"/manifest"`) {
+		t.Errorf("access log has no line for /manifest:\n%s", w.AccessLog())
+	}
+}
