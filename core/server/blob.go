@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -27,7 +28,8 @@ func parseDigest(s string) (digest.Digest, *apiError) {
 func isNotFound(err error) bool { return errors.Is(err, target.ErrNotFound) }
 
 // getBlob answers GET and HEAD of /v2/<name>/blobs/<digest>
-// (distribution-spec v1.1.1, "Pulling blobs"), with Range requests. Blobs
+// (distribution-spec v1.1.1, "Pulling blobs"), with Range requests,
+// immutable for caches, with the quoted digest as ETag. Blobs
 // are verified when written; a reader verifies what it reads, as the spec
 // asks of clients.
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiError {
@@ -46,7 +48,9 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiE
 	h := w.Header()
 	h.Set("Docker-Content-Digest", d.String())
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("ETag", `"`+d.String()+`"`)
+	if s.validate(w, r, `"`+d.String()+`"`, byDigest) {
+		return nil
+	}
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", strconv.FormatInt(fi.Size(), 10))
 		h.Set("Accept-Ranges", "bytes")
@@ -65,7 +69,9 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiE
 		_, _ = io.Copy(w, f)
 		return nil
 	}
-	http.ServeContent(w, r, "", fi.ModTime(), &quietFile{rs: rs, s: s, name: rt.name, d: d})
+	// no modification time: it would differ between replicas of the tree
+	// (see caching.go); ServeContent then sends no Last-Modified
+	http.ServeContent(w, r, "", time.Time{}, &quietFile{rs: rs, s: s, name: rt.name, d: d})
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, rt route) *api
 		return storageError(err, codeNameUnknown)
 	}
 	tags = page(w, tags, q.Get("last"), n, "/v2/"+rt.name+"/tags/list")
-	return writeJSON(w, r, "application/json", struct {
+	return s.writeJSON(w, r, "application/json", struct {
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}{rt.name, tags})
@@ -130,7 +130,7 @@ func (s *Server) listReferrers(ctx context.Context, w http.ResponseWriter, r *ht
 			w.Header().Set("Link", `</v2/`+rt.name+`/referrers/`+d.String()+`?`+next.Encode()+`>; rel="next"`)
 		}
 	}
-	return writeJSON(w, r, ocispec.MediaTypeImageIndex, target.NewIndex(entries))
+	return s.writeJSON(w, r, ocispec.MediaTypeImageIndex, target.NewIndex(entries))
 }
 
 // referrersOf reads the referrers of d in repository name, sorted by digest,
@@ -210,19 +210,29 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request) *apiEr
 	sort.Strings(repos)
 	repos = slices.Compact(repos)
 	repos = page(w, repos, q.Get("last"), n, "/v2/_catalog")
-	return writeJSON(w, r, "application/json", struct {
+	return s.writeJSON(w, r, "application/json", struct {
 		Repositories []string `json:"repositories"`
 	}{repos})
 }
 
-func writeJSON(w http.ResponseWriter, r *http.Request, contentType string, v any) *apiError {
+// writeJSON answers a list (tags, referrers, catalog) with v.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, contentType string, v any) *apiError {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return &apiError{status: http.StatusInternalServerError, code: codeUnsupported, message: "encode answer", cause: err}
 	}
+	return s.writeBody(w, r, contentType, b)
+}
+
+// writeBody answers a GET or HEAD of a list with body b (and the Link set
+// before): cacheable for the short max-age, with an ETag of what it says.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, contentType string, b []byte) *apiError {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if s.validate(w, r, listETag(h.Get("Link"), b), mutable) {
+		return nil
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(b)

@@ -21,7 +21,9 @@ import (
 
 // getManifest answers GET and HEAD of /v2/<name>/manifests/<reference>
 // (distribution-spec v1.1.1, "Pulling manifests"), with the stored media
-// type, the digest and an ETag (the quoted digest) for conditional pushes.
+// type, the digest and an ETag (the quoted digest) for conditional pushes
+// and requests; by digest it is immutable, by tag cacheable for the short
+// max-age (see caching.go).
 func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) *apiError {
 	t, err := s.repo(rt.name)
 	if err != nil {
@@ -29,6 +31,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) *
 	}
 	var desc ocispec.Descriptor
 	var data []byte
+	life := byDigest
 	if d, err := digest.Parse(rt.ref); err == nil {
 		if !d.Algorithm().Available() {
 			return errorf(http.StatusBadRequest, codeDigestInvalid, "digest algorithm %q is not supported", clip(string(d.Algorithm())))
@@ -50,13 +53,15 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request, rt route) *
 		if err != nil {
 			return storageError(err, codeManifestUnknown)
 		}
-		desc, data = tg.Descriptor, tg.Data
+		desc, data, life = tg.Descriptor, tg.Data, mutable
 	}
 	h := w.Header()
 	h.Set("Content-Type", desc.MediaType)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Set("Docker-Content-Digest", desc.Digest.String())
-	h.Set("ETag", `"`+desc.Digest.String()+`"`)
+	if s.validate(w, r, `"`+desc.Digest.String()+`"`, life) {
+		return nil
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)

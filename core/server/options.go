@@ -72,6 +72,11 @@ type config struct {
 	pageSize       int
 	logger         *slog.Logger
 	now            func() time.Time
+
+	cacheHeaders   bool
+	cacheMaxAge    time.Duration
+	publicReads    bool
+	publicReadsSet bool
 }
 
 // Option configures a Server.
@@ -146,6 +151,35 @@ func WithPageSize(n int) Option {
 			c.pageSize = n
 		}
 	}
+}
+
+// WithCacheHeaders turns the caching headers (Cache-Control and Vary; see
+// DefaultCacheMaxAge and the package documentation) on, the default, or off:
+// off, no cache in front of the server stores anything. ETags and
+// If-None-Match work either way.
+func WithCacheHeaders(on bool) Option { return func(c *config) { c.cacheHeaders = on } }
+
+// WithCacheMaxAge sets how long a cache may answer a manifest by tag, a tags
+// list, a referrers list or the catalog without asking the server (RFC 9111,
+// 5.2.2.1 max-age), in whole seconds (rounded down). 0 (or less than a
+// second) sends no-cache: caches revalidate on every use (RFC 9111, 5.2.2.4
+// no-cache). d < 0 keeps the default, DefaultCacheMaxAge. Answers by digest
+// are immutable whatever d is.
+func WithCacheMaxAge(d time.Duration) Option {
+	return func(c *config) {
+		if d >= 0 {
+			c.cacheMaxAge = d
+		}
+	}
+}
+
+// WithPublicReads says whether every client may pull every answer, so that
+// shared caches (a CDN) may keep them ("public") or not ("private", kept by
+// the client's own cache only, with Vary: Authorization). The default is
+// true with the built-in rules (pulls are anonymous) and false with
+// WithAuthorizer, whose rules the server cannot see.
+func WithPublicReads(public bool) Option {
+	return func(c *config) { c.publicReads, c.publicReadsSet = public, true }
 }
 
 // WithLogger logs one line per request and each storage error (default:

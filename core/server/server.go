@@ -26,6 +26,14 @@
 // for holders of a token (WithToken: 401 with a Basic challenge without it).
 // WithAuthorizer plugs in other rules.
 //
+// Caching (RFC 9111, "HTTP Caching"; caching.go has the rules and the
+// reasons): answers by digest are immutable for a year, tags and lists are
+// fresh for WithCacheMaxAge (DefaultCacheMaxAge) and then revalidated with
+// their ETag (If-None-Match: 304), errors and writes are no-store, so a CDN
+// in front of one or more servers over the tree forwards little. With
+// WithAuthorizer the answers are private unless WithPublicReads says
+// otherwise.
+//
 // Limits: a manifest over 4 MiB is 413 (distribution-spec v1.1.1, "Pushing
 // Manifests"); an upload over WithMaxUploadBytes is 413 and ends its session;
 // more than WithMaxUploads sessions at once is 429; a session idle for
@@ -72,9 +80,10 @@ const uploadsDir = "_uploads"
 
 // Server is an http.Handler serving the static tree in one directory.
 type Server struct {
-	dir  string
-	root *os.Root
-	cfg  config
+	dir   string
+	root  *os.Root
+	cfg   config
+	cache cachePolicy
 
 	// dirNames are the absolute names of the tree's directory, which no
 	// answer contains (scrub).
@@ -113,10 +122,15 @@ func New(dir string, opts ...Option) (*Server, error) {
 		bodyIdle:       DefaultBodyIdleTimeout,
 		pageSize:       DefaultPageSize,
 		now:            time.Now,
+		cacheHeaders:   true,
+		cacheMaxAge:    DefaultCacheMaxAge,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cache := newCachePolicy(cfg) // before the built-in rules fill in auth
+	// a server that takes no pushes has no uploads and writes nothing
+	canPush := cfg.auth != nil || cfg.allowPush || cfg.token != ""
 	if cfg.auth == nil {
 		cfg.auth = rules{allowPush: cfg.allowPush, allowDelete: cfg.allowDelete, token: cfg.token}
 	}
@@ -134,11 +148,15 @@ func New(dir string, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve static tree: %w", err)
 	}
-	// Sessions live in memory: what an earlier run left is an orphan.
-	if err := root.RemoveAll(uploadsDir); err != nil && !errors.Is(err, os.ErrNotExist) {
-		cfg.logger.Warn("could not remove old upload files", "dir", uploadsDir, "err", err)
+	// Sessions live in memory: what an earlier run left is an orphan. A
+	// read-only server leaves them: they may be the sessions of a writer
+	// serving the same tree.
+	if canPush {
+		if err := root.RemoveAll(uploadsDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			cfg.logger.Warn("could not remove old upload files", "dir", uploadsDir, "err", err)
+		}
 	}
-	s := &Server{dir: dir, root: root, cfg: cfg, dirNames: absNames(dir), uploads: map[string]*upload{}, locks: map[string]*repoLock{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Server{dir: dir, root: root, cfg: cfg, cache: cache, dirNames: absNames(dir), uploads: map[string]*upload{}, locks: map[string]*repoLock{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.janitor()
 	return s, nil
 }
@@ -224,7 +242,7 @@ func (s *Server) repo(name string) (*static.Tree, error) {
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.cfg.now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &statusWriter{ResponseWriter: w, cache: s.cache}
 	sw.limitWrites(s.cfg.bodyIdle)
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		// The body idle limit holds from the start, also for a body the
@@ -270,6 +288,8 @@ func (s *Server) scrub(e *apiError) *apiError {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	// no cache keeps an answer unless its handler says it may (validate)
+	s.cache.noStore(w.Header())
 	rt, ok, e := parseRoute(r.URL.Path)
 	if !ok {
 		return errorf(http.StatusNotFound, codeUnsupported, "no such endpoint: %s %s", r.Method, clip(r.URL.Path))
@@ -288,9 +308,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) *apiError {
 	ctx := r.Context()
 	switch rt.kind {
 	case kindPing:
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("{}\n"))
-		return nil
+		return s.writeBody(w, r, "application/json", []byte("{}\n"))
 	case kindManifest:
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
@@ -398,6 +416,9 @@ type statusWriter struct {
 	// deadlines.
 	idle time.Duration
 	rc   *http.ResponseController
+	// cache marks every error answer no-store, also those that
+	// http.ServeContent writes (after it removed our Cache-Control).
+	cache cachePolicy
 }
 
 // limitWrites starts the write idle limit of w: the first deadline is set at
@@ -417,6 +438,9 @@ func (w *statusWriter) extend() {
 func (w *statusWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.status, w.wrote = code, true
+		if code >= 400 {
+			w.cache.noStore(w.Header())
+		}
 	}
 	w.extend() // the headers go out now or when the handler returns
 	w.ResponseWriter.WriteHeader(code)
