@@ -1,5 +1,5 @@
-// Package static is the registry-v2 static tree (the seed's `static:`
-// transport) as a target.Target: `static:DIR:NAME[:TAG|@DIGEST]`.
+// Package static is the registry-v2 static tree (the `static:` transport) as
+// a target.Target: `static:DIR:NAME[:TAG|@DIGEST]`.
 //
 // Files, under DIR:
 //
@@ -11,7 +11,12 @@
 //	v2/<name>/referrers/.complete                   freshness marker (see below)
 //
 // A plain web server that maps URL paths to these files serves pulls and the
-// Referrers API (GET /v2/<name>/referrers/<digest>) from the tree.
+// Referrers API (GET /v2/<name>/referrers/<digest>) from the tree. A subject
+// without referrers has no file, or an empty image index (a rebuild with
+// AllOptions.Empty writes one for every stored manifest, so that such a server
+// answers 200, not 404); both mean "no referrers", and an empty file is
+// trusted or not by the freshness rules below like any other. The response
+// headers such a server needs are package hosting's.
 //
 // Freshness: a referrers file is trusted while it is at least as new as the
 // manifests directory (whose modification time changes whenever a manifest
@@ -19,7 +24,7 @@
 // marker says every referrers file was right at that time (written by
 // `index-for --all` and kept by our own attaches, which update the subject's
 // file and the marker under the tree's lock). Otherwise Referrers scans the
-// stored manifests' subject fields, as the seed's index_for does. Writes by
+// stored manifests' subject fields (IndexFor). Writes by
 // other tools make the tree stale, never wrong. Timestamps are coarse on some
 // file systems (a few ms): a foreign write within that window after ours is
 // not noticed until the next one. Our own writes do not rely on timestamps
@@ -381,7 +386,7 @@ func (t *Tree) PushManifest(ctx context.Context, desc ocispec.Descriptor, data [
 		}
 	}
 	if subject != nil {
-		if err := t.writeReferrers(subject.Digest, entries); err != nil {
+		if err := t.writeReferrers(subject.Digest, entries, false); err != nil {
 			return target.PushResult{}, fmt.Errorf("artifact %s stored, but its subject's referrers index was not: %w", desc.Digest, err)
 		}
 	}
@@ -403,7 +408,10 @@ func withEntry(list []ocispec.Descriptor, e ocispec.Descriptor) []ocispec.Descri
 	return append(out, e)
 }
 
-func (t *Tree) writeReferrers(subject digest.Digest, entries []ocispec.Descriptor) error {
+// writeReferrers stores subject's referrers index. With keep, a file that
+// already holds it is left as it is: IndexForAllWith's marker vouches for
+// every file, whatever its time (others rely on the new file's time).
+func (t *Tree) writeReferrers(subject digest.Digest, entries []ocispec.Descriptor, keep bool) error {
 	b, err := json.Marshal(target.NewIndex(entries))
 	if err != nil {
 		return err
@@ -411,6 +419,11 @@ func (t *Tree) writeReferrers(subject digest.Digest, entries []ocispec.Descripto
 	p := t.referrersPath(subject)
 	if err := t.writeSidecar(p+".mediatype", ocispec.MediaTypeImageIndex); err != nil {
 		return err
+	}
+	if keep {
+		if old, err := tree.ReadFile(t.fsys, p, int64(len(b))); err == nil && string(old) == string(b) {
+			return nil
+		}
 	}
 	return tree.WriteFile(t.root, p, b)
 }
@@ -532,7 +545,7 @@ func (t *Tree) DeleteManifest(ctx context.Context, d digest.Digest) error {
 				kept = append(kept, e)
 			}
 		}
-		if err := t.writeReferrers(subject.Digest, kept); err != nil {
+		if err := t.writeReferrers(subject.Digest, kept, false); err != nil {
 			return err
 		}
 	}
@@ -589,7 +602,7 @@ func (t *Tree) scanner() *tree.Scanner {
 }
 
 // IndexFor builds the referrers index of subject by scanning every stored
-// manifest's subject field: the seed's index_for.
+// manifest's subject field.
 func (t *Tree) IndexFor(ctx context.Context, subject digest.Digest) (ocispec.Index, error) {
 	items, err := t.stored()
 	if err != nil {
@@ -617,31 +630,56 @@ func (t *Tree) WriteIndexFor(ctx context.Context, subject digest.Digest) (ocispe
 	if err != nil {
 		return ocispec.Index{}, err
 	}
-	return idx, t.writeReferrers(subject, idx.Manifests)
+	return idx, t.writeReferrers(subject, idx.Manifests, false)
 }
 
 // AllResult reports a rebuild of every referrers index.
 type AllResult struct {
 	// Subjects maps each subject with referrers to its index.
 	Subjects map[digest.Digest]ocispec.Index
-	// Removed are stale referrers files of subjects that have none now.
+	// Empty are the manifests stored by digest whose referrers file is an
+	// empty image index: those that have one and no referrers any more, and
+	// with AllOptions.Empty every one without referrers.
+	Empty []digest.Digest
+	// Removed are the referrers files of digests that name no stored
+	// manifest and have no referrers.
 	Removed []digest.Digest
 	// Manifests and Bytes are what the single pass read.
 	Manifests int
 	Bytes     int64
 }
 
-// IndexForAll rebuilds every pre-rendered referrers index in one pass over
-// the stored manifests, removes those of subjects that have no referrers any
-// more, and marks the tree complete. With write false it only reports.
+// AllOptions are the choices of IndexForAllWith.
+type AllOptions struct {
+	// Write stores the result; without it, IndexForAllWith only reports.
+	Write bool
+	// Empty gives every manifest stored by digest a referrers file, an
+	// empty image index for those without referrers, so that a web server
+	// serving the tree answers 200 with an empty index for them, as a
+	// registry with the API must (distribution-spec v1.1.1, "Listing
+	// Referrers"), and not 404, which clients take for a registry without it.
+	Empty bool
+}
+
+// IndexForAll is IndexForAllWith(ctx, AllOptions{Write: write}).
 func (t *Tree) IndexForAll(ctx context.Context, write bool) (AllResult, error) {
-	var unlock func()
-	if write {
+	return t.IndexForAllWith(ctx, AllOptions{Write: write})
+}
+
+// IndexForAllWith rebuilds every pre-rendered referrers index in one pass
+// over the stored manifests and marks the tree complete. A stored manifest
+// that has a referrers file and no referrers any more keeps the file, as an
+// empty index (an empty index is as right as none, and a web server needs
+// it); the files of digests that name no stored manifest and have no
+// referrers are removed. A file that already holds its index is not
+// rewritten.
+func (t *Tree) IndexForAllWith(ctx context.Context, opts AllOptions) (AllResult, error) {
+	if opts.Write {
 		if err := t.writable(); err != nil {
 			return AllResult{}, err
 		}
-		var err error
-		if unlock, err = tree.Lock(ctx, t.root, t.base+"/"+lockName); err != nil {
+		unlock, err := tree.Lock(ctx, t.root, t.base+"/"+lockName)
+		if err != nil {
 			return AllResult{}, err
 		}
 		defer unlock()
@@ -658,23 +696,43 @@ func (t *Tree) IndexForAll(ctx context.Context, write bool) (AllResult, error) {
 	for s, es := range found {
 		res.Subjects[s] = target.NewIndex(es)
 	}
+	// bare: stored manifests without referrers; true when they get a file
+	bare := map[digest.Digest]bool{}
+	for _, it := range items {
+		if _, ok := found[it.Digest]; !ok {
+			bare[it.Digest] = opts.Empty
+		}
+	}
 	if ents, err := fs.ReadDir(t.fsys, t.base+"/referrers"); err == nil {
 		for _, e := range ents {
 			d, err := digest.Parse(e.Name())
 			if err != nil {
 				continue
 			}
-			if _, ok := found[d]; !ok {
+			if _, ok := bare[d]; ok {
+				bare[d] = true
+			} else if _, ok := found[d]; !ok {
 				res.Removed = append(res.Removed, d)
 			}
 		}
 	}
+	for d, file := range bare {
+		if file {
+			res.Empty = append(res.Empty, d)
+		}
+	}
+	sort.Slice(res.Empty, func(i, j int) bool { return res.Empty[i] < res.Empty[j] })
 	sort.Slice(res.Removed, func(i, j int) bool { return res.Removed[i] < res.Removed[j] })
-	if !write {
+	if !opts.Write {
 		return res, nil
 	}
 	for s, idx := range res.Subjects {
-		if err := t.writeReferrers(s, idx.Manifests); err != nil {
+		if err := t.writeReferrers(s, idx.Manifests, true); err != nil {
+			return res, fmt.Errorf("%s: %w", t.Name(), err)
+		}
+	}
+	for _, d := range res.Empty {
+		if err := t.writeReferrers(d, nil, true); err != nil {
 			return res, fmt.Errorf("%s: %w", t.Name(), err)
 		}
 	}

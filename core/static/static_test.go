@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -319,11 +320,12 @@ func TestFreshness(t *testing.T) {
 
 // TestIndexForAll proves the one-pass rebuild: a dry run reports every
 // subject's index and the stale files to remove and writes nothing; the
-// rebuild writes each subject's file (with its sidecar), removes the files of
-// subjects that lost their referrers, and writes the .complete marker, after
-// which every subject answers from its file or, without one, as having none
-// (Source "index" for both); our attach keeps the marker valid; a foreign
-// write makes the tree incomplete again (Source "scan").
+// rebuild writes each subject's file (with its sidecar), empties the file of
+// a stored subject that lost its referrers, removes the file of a subject no
+// longer stored, and writes the .complete marker, after which every subject
+// answers from its file or, without one, as having none (Source "index" for
+// both); our attach keeps the marker valid; a foreign write makes the tree
+// incomplete again (Source "scan").
 func TestIndexForAll(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -341,6 +343,16 @@ func TestIndexForAll(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// S5 and its referrer are removed by another tool: its file goes
+	s5 := f.image(t, "v5", "aix")
+	gone5 := attach(t, tr, s5, "gone5", referrers.ModeAuto)
+	for _, d := range []digest.Digest{s5.Digest, gone5.Descriptor.Digest} {
+		for _, p := range []string{d.String(), d.String() + ".mediatype"} {
+			if err := os.Remove(f.repo("manifests", p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
 	before := hashTree(t, f.dir)
 	dry, err := tr.IndexForAll(ctx, false)
@@ -348,8 +360,9 @@ func TestIndexForAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameTree(t, "a dry run", before, hashTree(t, f.dir))
-	if len(dry.Subjects) != 2 || len(dry.Removed) != 1 || dry.Removed[0] != s3.Digest || dry.Manifests < 6 || dry.Bytes == 0 {
-		t.Fatalf("dry run: %d subjects, removed %v, %d manifests, %d bytes; want 2, [S3], at least 6", len(dry.Subjects), dry.Removed, dry.Manifests, dry.Bytes)
+	if len(dry.Subjects) != 2 || len(dry.Removed) != 1 || dry.Removed[0] != s5.Digest || len(dry.Empty) != 1 || dry.Empty[0] != s3.Digest || dry.Manifests < 6 || dry.Bytes == 0 {
+		t.Fatalf("dry run: %d subjects, removed %v, emptied %v, %d manifests, %d bytes; want 2, [S5], [S3], at least 6",
+			len(dry.Subjects), dry.Removed, dry.Empty, dry.Manifests, dry.Bytes)
 	}
 	wantEntries(t, "dry run S1", dry.Subjects[f.subject.Digest].Manifests, a.Descriptor.Digest, b.Descriptor.Digest)
 	wantEntries(t, "dry run S2", dry.Subjects[s2.Digest].Manifests, foreign.Digest)
@@ -358,12 +371,18 @@ func TestIndexForAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Subjects) != 2 || len(res.Removed) != 1 {
+	if len(res.Subjects) != 2 || len(res.Removed) != 1 || len(res.Empty) != 1 {
 		t.Fatalf("rebuild: %+v", res)
 	}
 	idx, _ := f.readReferrersFile(t, s2.Digest)
 	wantEntries(t, "S2's file", idx.Manifests, foreign.Digest)
-	for _, p := range []string{s3.Digest.String(), s3.Digest.String() + ".mediatype"} {
+	if idx, ok := f.readReferrersFile(t, s3.Digest); !ok || idx.Manifests == nil || len(idx.Manifests) != 0 {
+		t.Fatalf("S3's file: %+v, %v; want an empty index", idx, ok)
+	}
+	if _, ok := f.readReferrersFile(t, s4.Digest); ok {
+		t.Fatal("S4, which never had referrers, has a file without AllOptions.Empty")
+	}
+	for _, p := range []string{s5.Digest.String(), s5.Digest.String() + ".mediatype"} {
 		if _, err := os.Stat(f.repo("referrers", p)); !os.IsNotExist(err) {
 			t.Fatalf("stale referrers/%s still there: %v", p, err)
 		}
@@ -391,7 +410,7 @@ func TestIndexForAll(t *testing.T) {
 	}
 	wantEntries(t, "S4", referrersOf(t, tr, s4.Digest).Manifests, c.Descriptor.Digest)
 
-	// a foreign write: S3 (no file) must be scanned again
+	// a foreign write: S3 (its empty file is stale) must be scanned again
 	f.backdate(t)
 	late := f.foreignReferrer(t, s3, typeSig, "late")
 	r := referrersOf(t, tr, s3.Digest)
@@ -492,5 +511,91 @@ func TestCrashMidWrite(t *testing.T) {
 			}
 			wantEntries(t, "after EnsureComplete", r.Manifests, a.Descriptor.Digest, b.Digest)
 		})
+	}
+}
+
+// TestIndexForAllEmpty proves AllOptions.Empty: every manifest stored by
+// digest gets a referrers file, an empty image index ("manifests": [], not
+// null) for those without referrers, with its sidecar; the tree is complete
+// and answers from the files (Source "index"); a second run rewrites no
+// file; a later rebuild without Empty keeps the empty files of stored
+// manifests.
+func TestIndexForAllEmpty(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	tr := f.open(t)
+	ctx := context.Background()
+	bare := f.image(t, "v2", "windows")
+	a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
+
+	dry, err := tr.IndexForAllWith(ctx, AllOptions{Empty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the stored manifests without referrers: the image v2 and the artifact
+	wantDigests := []digest.Digest{bare.Digest, a.Descriptor.Digest}
+	sort.Slice(wantDigests, func(i, j int) bool { return wantDigests[i] < wantDigests[j] })
+	if fmt.Sprint(dry.Empty) != fmt.Sprint(wantDigests) || len(dry.Subjects) != 1 || len(dry.Removed) != 0 {
+		t.Fatalf("dry run: empty %v, %d subjects, removed %v; want %v, 1, none", dry.Empty, len(dry.Subjects), dry.Removed, wantDigests)
+	}
+	if _, ok := f.readReferrersFile(t, bare.Digest); ok {
+		t.Fatal("a dry run wrote a file")
+	}
+	if _, err := tr.IndexForAllWith(ctx, AllOptions{Write: true, Empty: true}); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(f.repo("manifests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		d, err := digest.Parse(e.Name())
+		if err != nil {
+			continue // tags, sidecars
+		}
+		idx, ok := f.readReferrersFile(t, d)
+		if !ok {
+			t.Fatalf("manifest %s has no referrers file", d)
+		}
+		if d == f.subject.Digest {
+			wantEntries(t, "the subject's file", idx.Manifests, a.Descriptor.Digest)
+			continue
+		}
+		b, err := os.ReadFile(f.repo("referrers", d.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `"manifests":[]`) || len(idx.Manifests) != 0 {
+			t.Fatalf("referrers/%s = %s, want an empty index", d, b)
+		}
+		if r := referrersOf(t, tr, d); r.Source != "index" || len(r.Manifests) != 0 {
+			t.Fatalf("%s: source %q, %d referrers; want index, none", d, r.Source, len(r.Manifests))
+		}
+	}
+
+	before := hashTree(t, f.dir)
+	stat := func() time.Time {
+		fi, err := os.Stat(f.repo("referrers", bare.Digest.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime()
+	}
+	was := stat()
+	f.backdate(t) // a rewrite would show in the time
+	backdated := stat()
+	if _, err := tr.IndexForAllWith(ctx, AllOptions{Write: true, Empty: true}); err != nil {
+		t.Fatal(err)
+	}
+	sameTree(t, "a second run", before, hashTree(t, f.dir))
+	if got := stat(); !got.Equal(backdated) {
+		t.Fatalf("a second run rewrote an unchanged file (time %v, was %v, backdated %v)", got, was, backdated)
+	}
+	res, err := tr.IndexForAll(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Empty) != fmt.Sprint(wantDigests) || len(res.Removed) != 0 {
+		t.Fatalf("a rebuild without Empty: empty %v, removed %v; want %v, none", res.Empty, res.Removed, wantDigests)
 	}
 }
