@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -59,20 +60,37 @@ func (c *indexCache) put(key, stamp string, entries []ocispec.Descriptor) {
 // removal of an idle repository's lock), and the size and
 // time of the files that decide whether the pre-rendered index is trusted
 // (static tree layout: v2/<name>/referrers/<digest>, v2/<name>/manifests,
-// v2/<name>/referrers/.complete), for writes by other tools; these are
-// noticed as static.Tree notices them, within the file system's clock tick.
-func (s *Server) stamp(name string, d digest.Digest, writes uint64) string {
+// v2/<name>/referrers/.complete), for writes by other tools (another server
+// writing a tree this one reads). newest is the latest of those times.
+func (s *Server) stamp(name string, d digest.Digest, writes uint64) (stamp string, newest time.Time) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d", writes)
 	for _, p := range []string{"v2/" + name + "/referrers/" + d.String(), "v2/" + name + "/manifests", "v2/" + name + "/referrers/.complete"} {
 		if fi, err := fs.Stat(s.root.FS(), p); err == nil {
 			fmt.Fprintf(&b, ";%d@%d", fi.Size(), fi.ModTime().UnixNano())
+			if fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
 		} else {
 			b.WriteString(";-")
 		}
 	}
-	return b.String()
+	return b.String(), newest
 }
+
+// settled reports whether an index read under a stamp whose newest time is
+// newest may be kept. File times are coarse (a clock tick of some ms, or a
+// whole second or two on some file systems): another tool may replace an
+// index by one of the same size within the tick of the stamp's times, and
+// the stamp would not change. Only an index whose files are older than
+// racyWindow is kept; a later write then has a later time (the same
+// reasoning as Git's "racily clean" index entries). Times in the future
+// (another clock) are never settled.
+func settled(newest, now time.Time) bool { return now.Sub(newest) > racyWindow }
+
+// racyWindow is longer than the coarsest clock tick of common file systems
+// (2 s on FAT; 1 s on ext4 with small inodes, HFS+ and some NFS servers).
+const racyWindow = 3 * time.Second
 
 // sorted returns entries sorted by digest, copying only when they are not.
 func sorted(entries []ocispec.Descriptor) []ocispec.Descriptor {

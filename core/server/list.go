@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -146,7 +147,8 @@ func (s *Server) referrersOf(ctx context.Context, t *static.Tree, name string, d
 	defer s.unref(l)
 	l.RLock()
 	defer l.RUnlock()
-	key, stamp := name+"@"+d.String(), s.stamp(name, d, s.writes.Load())
+	key := name + "@" + d.String()
+	stamp, newest := s.stamp(name, d, s.writes.Load())
 	if entries, hit := s.indexes.get(key, stamp); hit {
 		return entries, nil
 	}
@@ -161,7 +163,7 @@ func (s *Server) referrersOf(ctx context.Context, t *static.Tree, name string, d
 	switch {
 	case err == nil:
 		entries := sorted(res.Manifests)
-		if res.Source == "index" {
+		if res.Source == "index" && settled(newest, time.Now()) {
 			s.indexes.put(key, stamp, entries)
 		}
 		return entries, nil
