@@ -31,6 +31,8 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 	ttl := fs.Duration("upload-ttl", server.DefaultUploadTTL, "an idle upload session expires after this long")
 	bodyIdle := fs.Duration("body-idle-timeout", server.DefaultBodyIdleTimeout, "a request body that sends no byte for this long ends its request (408) and the upload session it feeds;\nan answer the client stops reading for this long ends too")
 	pageSize := fs.Int("page-size", server.DefaultPageSize, "most entries in one tags list or referrers page (then a Link to the next)")
+	cacheMaxAge := fs.Duration("cache-max-age", server.DefaultCacheMaxAge, "how long a CDN or other cache may answer tags, tags lists and referrers lists without asking\n(whole seconds; 0: revalidate every time); answers by digest are immutable")
+	noCacheHeaders := fs.Bool("no-cache-headers", false, "send no Cache-Control (caches in front store nothing)")
 	logRequests := fs.Bool("log-requests", false, "log one line per request to stderr")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key")
 	tlsKey := fs.String("tls-key", "", "the PEM private key of --tls-cert")
@@ -60,6 +62,9 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")
 	}
+	if *cacheMaxAge < 0 {
+		return usagef("--cache-max-age %v: want 0 or more", *cacheMaxAge)
+	}
 	token := strings.TrimSpace(e.getenv("REFERRERS_SERVE_TOKEN"))
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)
@@ -88,7 +93,8 @@ Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`
 		server.WithAllowPush(*allowPush), server.WithAllowDelete(*allowDelete), server.WithToken(token),
 		server.WithMaxUploadBytes(*maxUpload), server.WithMaxUploads(*maxUploads), server.WithUploadTTL(*ttl),
 		server.WithBodyIdleTimeout(*bodyIdle),
-		server.WithPageSize(*pageSize), server.WithLogger(logger))
+		server.WithPageSize(*pageSize), server.WithLogger(logger),
+		server.WithCacheMaxAge(*cacheMaxAge), server.WithCacheHeaders(!*noCacheHeaders))
 	if err != nil {
 		return err
 	}

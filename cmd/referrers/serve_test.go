@@ -98,6 +98,7 @@ func TestServeUsage(t *testing.T) {
 		{"missing tree, read-only", []string{"serve", "static:" + filepath.Join(t.TempDir(), "nope"), "--addr", "127.0.0.1:0"}, exitError, "serve static tree"},
 		{"bad address", []string{"serve", "static:" + t.TempDir(), "--addr", "127.0.0.1:99999"}, exitError, "listen on 127.0.0.1:99999"},
 		{"bad flag", []string{"serve", "static:x", "--nope"}, exitUsage, "flag provided but not defined"},
+		{"negative max-age", []string{"serve", "static:x", "--cache-max-age", "-1s"}, exitUsage, "want 0 or more"},
 		{"key without cert", []string{"serve", "static:x", "--tls-key", "k"}, exitUsage, "go together"},
 		{"bad cert", []string{"serve", "static:" + t.TempDir(), "--tls-cert", empty, "--tls-key", empty}, exitError, "TLS:"},
 	}
@@ -269,4 +270,57 @@ func TestServeBodyIdle(t *testing.T) {
 	}
 	cancel()
 	<-code
+}
+
+// TestServeCacheFlags: --cache-max-age and --no-cache-headers reach the
+// server (a tags list is the short-lived kind of answer; a 404 is never
+// stored).
+func TestServeCacheFlags(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		args      []string
+		list, err string
+	}{
+		{"default", nil, "public, max-age=10", "no-store"},
+		{"max-age", []string{"--cache-max-age", "1m"}, "public, max-age=60", "no-store"},
+		{"revalidate", []string{"--cache-max-age", "0"}, "public, no-cache", "no-store"},
+		{"off", []string{"--no-cache-headers"}, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			m := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`)
+			for p, b := range map[string][]byte{"manifests/v1": m, "manifests/v1.mediatype": []byte("application/vnd.oci.image.manifest.v1+json")} {
+				p = filepath.Join(dir, "v2", "app", p)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			p := startServe(ctx, t, append([]string{"static:" + dir, "--addr", "127.0.0.1:0"}, c.args...)...)
+			p.rest()
+			u := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(p.first)
+			if u == nil {
+				t.Fatalf("first line %q", p.first)
+			}
+			for path, want := range map[string]string{"/v2/app/tags/list": c.list, "/v2/app/manifests/nope": c.err} {
+				resp, err := http.Get(u[1] + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if got := resp.Header.Get("Cache-Control"); got != want {
+					t.Errorf("GET %s: %d, Cache-Control %q, want %q", path, resp.StatusCode, got, want)
+				}
+			}
+			cancel()
+			<-p.code
+		})
+	}
 }
