@@ -92,3 +92,28 @@ func TestFrontEndDependencies(t *testing.T) {
 		t.Error("no package imports go-githubactions: the check looks at the wrong packages")
 	}
 }
+
+// TestWASIDependencies keeps out of the WASI module (./wasm, GOOS=wasip1)
+// the packages it has no use for, which would only spend its size budget:
+// the terminal sanitizer (core/display: the host renders), the web-server
+// configuration (core/hosting), the registry server and net/http.
+func TestWASIDependencies(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("go", "list", "-deps", "../wasm")
+	cmd.Env = append(cmd.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -deps ../wasm: %v", err)
+	}
+	const mod = "github.com/oci-referrers/referrers/"
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 || !strings.Contains(string(out), mod+"core/referrers\n") {
+		t.Fatalf("go list -deps ../wasm listed %d packages without core/referrers: the check looks at the wrong thing", len(deps))
+	}
+	for _, d := range deps {
+		switch d {
+		case mod + "core/display", mod + "core/hosting", mod + "core/server", "net/http":
+			t.Errorf("the WASI module links %s", d)
+		}
+	}
+}

@@ -200,3 +200,42 @@ func TestHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestPagesCollision: a _headers pattern writes a digest's ':' as '*', which
+// would also match a tag named like the digest's tag-schema tag; such a tree
+// is refused for pages (and served by caddy and nginx, whose paths are exact).
+func TestPagesCollision(t *testing.T) {
+	t.Parallel()
+	const hex = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+	d := digest.Digest("sha256:" + hex)
+	entry := func(path string) Entry {
+		return Entry{Path: path, Kind: Manifest, ContentType: "application/vnd.oci.image.manifest.v1+json", Digest: d}
+	}
+	for _, c := range []struct {
+		name  string
+		other string
+		ok    bool
+	}{
+		{"tag-schema tag", "/v2/app/manifests/sha256-" + hex, false},
+		{"tag with no separator", "/v2/app/manifests/sha256" + hex, false},
+		{"tag with a longer infix", "/v2/app/manifests/sha256-x-" + hex, false},
+		{"same name in another directory", "/v2/app/referrers/sha256-" + hex, true},
+		{"other hex", "/v2/app/manifests/sha256-" + strings.Repeat("0", 64), true},
+		{"plain tag", "/v2/app/manifests/v1", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			es := []Entry{entry("/v2/app/manifests/" + d.String()), entry(c.other)}
+			var b bytes.Buffer
+			err := Render(&b, Pages, es, Options{Repository: "app"})
+			if c.ok != (err == nil) || (!c.ok && !errors.Is(err, ErrUnsafe)) {
+				t.Fatalf("Render pages: %v, want ok=%v", err, c.ok)
+			}
+			for _, f := range []Format{Caddy, Nginx} {
+				if err := Render(&bytes.Buffer{}, f, es, Options{Repository: "app"}); err != nil {
+					t.Errorf("Render %s: %v", f, err)
+				}
+			}
+		})
+	}
+}

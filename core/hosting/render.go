@@ -53,6 +53,11 @@ func Render(w io.Writer, f Format, entries []Entry, o Options) error {
 			return err
 		}
 	}
+	if f == Pages {
+		if err := pagesCollision(es); err != nil {
+			return err
+		}
+	}
 	bw := bufio.NewWriter(w)
 	switch f {
 	case Caddy:
@@ -186,6 +191,49 @@ func renderNginx(w io.Writer, es []Entry, o Options) {
 	}
 }
 
+// pagesCollision refuses a tree in which a _headers path pattern
+// (DIR/ALG*HEX, '*' standing for the ':' of a digest) would also match
+// another file's path: a tag such as "sha256-HEX" beside the manifest
+// "sha256:HEX" (the tag-schema tag of that digest, distribution-spec v1.1.1,
+// "Referrers Tag Schema") would get both rules' headers.
+func pagesCollision(es []Entry) error {
+	type pattern struct{ path, prefix string }
+	bySuffix := map[string]pattern{} // DIR + "/" + HEX -> the pattern
+	lengths := map[int]bool{}
+	for _, e := range es {
+		dir, name, _ := cutLast(e.Path, "/")
+		alg, hex, ok := strings.Cut(name, ":")
+		if !ok {
+			continue
+		}
+		bySuffix[dir+"/"+hex] = pattern{e.Path, dir + "/" + alg}
+		lengths[len(hex)] = true
+	}
+	for _, e := range es {
+		dir, name, _ := cutLast(e.Path, "/")
+		if strings.Contains(name, ":") {
+			continue
+		}
+		for n := range lengths {
+			if len(name) < n {
+				continue
+			}
+			p, ok := bySuffix[dir+"/"+name[len(name)-n:]]
+			if ok && strings.HasPrefix(e.Path, p.prefix) && len(e.Path) >= len(p.prefix)+n {
+				return fmt.Errorf("%s: the _headers pattern of %s (':' written as '*') would match it too; serve this tree with the caddy or nginx form: %w", e.Path, p.path, ErrUnsafe)
+			}
+		}
+	}
+	return nil
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
+}
+
 func renderPages(w io.Writer, es []Entry, o Options) {
 	preamble(w, "_headers file", o)
 	fmt.Fprintf(w, `# For hosts that read a _headers file at the root of the site (Netlify,
@@ -195,7 +243,8 @@ func renderPages(w io.Writer, es []Entry, o Options) {
 # Limits:
 # - A path names a digest with '*' in place of its ':' (sha256*...):
 #   Cloudflare Pages reads ":name" in a path as a placeholder; '*' matches
-#   the ':' there and on Netlify.
+#   the ':' there and on Netlify. A tree where such a pattern would also
+#   match a tag (sha256-HEX beside sha256:HEX) is refused.
 # - Hosts cap the number of rules and the size of this file: check your
 #   host's limit (this file has %d rules).
 # - The host must accept file names with ':'.
