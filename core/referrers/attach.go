@@ -25,6 +25,24 @@ type AttachOptions struct {
 	// its annotations differ (a timestamp, another tool): the idempotency key of
 	// a CI step that may run twice.
 	SkipIfExists bool
+
+	// AllPlatforms attaches the artifact not to the subject, which must be an
+	// image index (else ErrNotIndex), but to each of its platform image
+	// manifests in turn (PlatformChildren says which), in the index's order,
+	// each as its own referrer with these options. The result lists each
+	// child's attach in Platforms. The first child that fails stops the
+	// attach with a *PlatformError; the children before it stay attached.
+	AllPlatforms bool
+	// BeforePlatforms, with AllPlatforms, is called with the children to
+	// attach to before anything is pushed; its error is Attach's, and then
+	// nothing is pushed (a front end checks that it can record each child's
+	// result).
+	BeforePlatforms func(children []PlatformChild) error
+	// AfterPlatform, with AllPlatforms, is called with each child's result
+	// once it is attached (i is its index in the children BeforePlatforms
+	// is given); its error is that child's error (the children after it are
+	// not tried).
+	AfterPlatform func(i int, res AttachResult) error
 }
 
 // AttachResult reports an attach.
@@ -44,17 +62,34 @@ type AttachResult struct {
 	// Skipped is true when SkipIfExists found an equivalent referrer, which
 	// Descriptor then describes; nothing was pushed.
 	Skipped bool
+
+	// Platform is the os/arch[/variant] of the child this result is for (an
+	// element of Platforms), "" otherwise.
+	Platform string
+	// Platforms are, with AllPlatforms, the attaches to the index's children,
+	// in the index's order; of the fields above, only Subject (the index) is
+	// set then.
+	Platforms []AttachResult
+	// SkippedChildren are, with AllPlatforms, the index's children left out.
+	SkippedChildren []SkippedChild
 }
 
 // Attach packs a for subject, pushes its blobs and manifest to t, and makes sure
 // the referrer can be listed: by the target's Referrers API when it recorded the
 // subject (confirmed once per repository, since registries have sent OCI-Subject
 // without serving the API: checklist 32, 33), else by updating the referrers tag
-// schema index (checklist 32-44).
+// schema index (checklist 32-44). With AllPlatforms, it does so for each
+// platform child of the index subject.
 func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.Descriptor, a Artifact, opts AttachOptions) (AttachResult, error) {
 	mode, err := ParseMode(string(opts.Mode))
 	if err != nil {
 		return AttachResult{}, err
+	}
+	if opts.AllPlatforms {
+		if err := subject.Digest.Validate(); err != nil {
+			return AttachResult{}, fmt.Errorf("subject: %w", err)
+		}
+		return c.attachAll(ctx, t, subject, a, opts)
 	}
 	if err := subject.Digest.Validate(); err != nil {
 		return AttachResult{}, fmt.Errorf("subject: %w", err)
@@ -175,16 +210,12 @@ func ResolveSubject(ctx context.Context, t target.Target, reference, platform st
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if desc.MediaType != ocispec.MediaTypeImageIndex && desc.MediaType != target.MediaTypeDockerManifestList {
+	if !IsIndex(desc.MediaType) {
 		return ocispec.Descriptor{}, fmt.Errorf("--platform %s: %s is a single manifest (%s), not an index", platform, reference, desc.MediaType)
 	}
-	b, err := t.FetchManifest(ctx, desc)
+	idx, err := fetchIndex(ctx, t, desc)
 	if err != nil {
 		return ocispec.Descriptor{}, err
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("index %s: %w: %w", desc.Digest, target.ErrInvalidManifest, err)
 	}
 	var found []string
 	for _, m := range idx.Manifests {
@@ -192,7 +223,7 @@ func ResolveSubject(ctx context.Context, t target.Target, reference, platform st
 			continue
 		}
 		p := m.Platform
-		found = append(found, strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/"))
+		found = append(found, platformName(*p))
 		if p.OS == want.OS && p.Architecture == want.Architecture && (want.Variant == "" || p.Variant == want.Variant) {
 			return ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}, nil
 		}

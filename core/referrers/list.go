@@ -27,6 +27,25 @@ type ListOptions struct {
 	// Depth is how many levels of referrers to list: 1 (default) is the subject's
 	// referrers, 2 adds their referrers, and so on.
 	Depth int
+	// SortAnnotation sorts the subject's referrers (after the filters; nested
+	// levels keep their digest order) by the value of this annotation,
+	// ascending, instead of by digest. Values compare as strings, so UTC RFC
+	// 3339 times of one precision sort by time; referrers without it come
+	// last; ties go by digest.
+	SortAnnotation string
+	// Latest keeps only the subject's referrer with the greatest value of
+	// SortAnnotation, or of LatestAnnotation when SortAnnotation is empty
+	// (of equal values, the greatest digest), after the filters. Referrers
+	// without the annotation are left out with a warning; if none has it,
+	// List fails (nothing says which is the latest). No referrers at all is
+	// no error.
+	Latest bool
+	// IncludeChildren also lists, when the subject is an image index, the
+	// referrers of each of its child manifests (ListResult.Children, in the
+	// index's order), each with these same options. A subject that is not an
+	// index (or whose manifest is missing: its media type is unknown) has no
+	// children.
+	IncludeChildren bool
 }
 
 // Node is a referrer and, for nested listings, its own referrers.
@@ -44,6 +63,9 @@ type ListResult struct {
 	Mode      Mode
 	Referrers []*Node
 	Warnings  []string
+	// Children are the index subject's children with their referrers
+	// (IncludeChildren).
+	Children []Child
 }
 
 // Index is the subject's referrers as the Referrers API shapes them: an image
@@ -61,9 +83,25 @@ func (r ListResult) Index() ocispec.Index {
 // asked for, our own filter when the registry did not apply it (checklist 18),
 // the tag schema when the API is unsupported (checklist 21-23), descriptors
 // without artifactType completed from their manifest (checklist 56), entries
-// de-duplicated and sorted by digest. A nested listing keeps a visited set and
-// a node cap, so a referrer graph with a cycle ends.
+// de-duplicated and sorted by digest (or as SortAnnotation and Latest say). A
+// nested listing keeps a visited set and a node cap, so a referrer graph with
+// a cycle ends. Concurrent requests are bounded (WithParallel), and the first
+// error of any of them is List's.
 func (c *Client) List(ctx context.Context, t target.Target, subject ocispec.Descriptor, opts ListOptions) (ListResult, error) {
+	res, err := c.listOne(ctx, t, subject, opts)
+	if err != nil {
+		return ListResult{}, err
+	}
+	if opts.IncludeChildren && IsIndex(subject.MediaType) {
+		if res.Children, err = c.listChildren(ctx, t, subject, opts); err != nil {
+			return ListResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// listOne is List without the children: the subject's referrers, ordered.
+func (c *Client) listOne(ctx context.Context, t target.Target, subject ocispec.Descriptor, opts ListOptions) (ListResult, error) {
 	mode, err := ParseMode(string(opts.Mode))
 	if err != nil {
 		return ListResult{}, err
@@ -100,40 +138,29 @@ func (c *Client) List(ctx context.Context, t target.Target, subject ocispec.Desc
 	for l := 2; l <= depth && len(level) > 0; l++ {
 		var next []*Node
 		var mu sync.Mutex
-		var firstErr error
-		sem := make(chan struct{}, c.parallel)
-		var wg sync.WaitGroup
-		for _, n := range level {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(n *Node) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				kids, used, w, err := c.referrersOf(ctx, t, n.Descriptor.Digest, mode, filter{})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = fmt.Errorf("referrers of %s: %w", n.Descriptor.Digest, err)
-					}
-					return
+		err := fanOut(ctx, len(level), c.parallel, func(ctx context.Context, i int) error {
+			n := level[i]
+			kids, used, w, err := c.referrersOf(ctx, t, n.Descriptor.Digest, mode, filter{})
+			if err != nil {
+				return fmt.Errorf("referrers of %s: %w", n.Descriptor.Digest, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			n.Mode = used
+			for _, d := range kids {
+				if visited[d.Digest] {
+					continue
 				}
-				n.Mode = used
-				for _, d := range kids {
-					if visited[d.Digest] {
-						continue
-					}
-					visited[d.Digest] = true
-					k := &Node{Descriptor: d}
-					n.Referrers = append(n.Referrers, k)
-					next = append(next, k)
-				}
-				warn(w)
-			}(n)
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return ListResult{}, firstErr
+				visited[d.Digest] = true
+				k := &Node{Descriptor: d}
+				n.Referrers = append(n.Referrers, k)
+				next = append(next, k)
+			}
+			warn(w)
+			return nil
+		})
+		if err != nil {
+			return ListResult{}, err
 		}
 		count += len(next)
 		if count > c.maxNodes {
@@ -142,6 +169,13 @@ func (c *Client) List(ctx context.Context, t target.Target, subject ocispec.Desc
 		level = next
 	}
 	sortNodes(res.Referrers)
+	var ow string
+	if res.Referrers, ow, err = order(res.Referrers, opts); err != nil {
+		return ListResult{}, err
+	}
+	if ow != "" {
+		res.Warnings = append(res.Warnings, ow)
+	}
 	return res, nil
 }
 
@@ -292,37 +326,29 @@ func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
 // it, from the manifest itself (checklist 56; image-spec v1.1.1 manifest.md,
 // implementers note).
 func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, c.parallel)
-	errs := make([]error, len(ds))
-	for i := range ds {
-		d := ds[i]
-		if d.ArtifactType != "" || d.MediaType == ocispec.MediaTypeImageIndex || d.MediaType == target.MediaTypeDockerManifestList {
-			continue
+	var todo []int
+	for i, d := range ds {
+		if d.ArtifactType == "" && !IsIndex(d.MediaType) {
+			todo = append(todo, i)
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			b, err := t.FetchManifest(ctx, d)
-			if err != nil {
-				errs[i] = fmt.Errorf("complete artifactType of %s: %w", d.Digest, err)
-				return
-			}
-			e, err := EntryFor(d, b)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			ds[i].ArtifactType = e.ArtifactType
-			if ds[i].Annotations == nil {
-				ds[i].Annotations = e.Annotations
-			}
-		}()
 	}
-	wg.Wait()
-	return ds, errors.Join(errs...)
+	err := fanOut(ctx, len(todo), c.parallel, func(ctx context.Context, j int) error {
+		i := todo[j]
+		b, err := t.FetchManifest(ctx, ds[i])
+		if err != nil {
+			return fmt.Errorf("complete artifactType of %s: %w", ds[i].Digest, err)
+		}
+		e, err := EntryFor(ds[i], b)
+		if err != nil {
+			return err
+		}
+		ds[i].ArtifactType = e.ArtifactType
+		if ds[i].Annotations == nil {
+			ds[i].Annotations = e.Annotations
+		}
+		return nil
+	})
+	return ds, err
 }
 
 // selfListedWarning is the warning for a referrers tag index that lists the

@@ -67,6 +67,9 @@ var (
 	ErrAPIUnsupported = errors.New("the registry has no Referrers API")
 	// ErrInvalidArtifact: the artifact to attach breaks image-spec v1.1.1 rules.
 	ErrInvalidArtifact = errors.New("invalid artifact")
+	// ErrNotIndex: AttachOptions.AllPlatforms was asked for and the subject
+	// is a single manifest, not an image index.
+	ErrNotIndex = errors.New("the subject is not an image index")
 )
 
 type capability int
