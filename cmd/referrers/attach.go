@@ -50,12 +50,12 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return usageError{err}
 	}
-	all := c.platform == platformAll
+	all := c.platform == referrers.PlatformAll
 	if all {
 		c.platform = "" // the subject is the index; attachAll picks its children
 	} else if c.platform != "" {
 		if _, err := referrers.ParsePlatform(c.platform); err != nil {
-			return usagef("--platform: %w, or %s", err, platformAll)
+			return usagef("--platform: %w, or %s", err, referrers.PlatformAll)
 		}
 	}
 	spoolDir, err := stdinSpool(pos[1:], c.passwordStdin)

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -464,58 +468,6 @@ func TestPlatformAllErrors(t *testing.T) {
 	}
 }
 
-// TestPlatformChildren checks which children of an index --platform all
-// attaches to.
-func TestPlatformChildren(t *testing.T) {
-	t.Parallel()
-	d := func(s string) digest.Digest { return digest.FromString(s) }
-	desc := func(name, mediaType string, p *ocispec.Platform, ann map[string]string) ocispec.Descriptor {
-		return ocispec.Descriptor{MediaType: mediaType, Digest: d(name), Size: 1, Platform: p, Annotations: ann}
-	}
-	amd := &ocispec.Platform{OS: "linux", Architecture: "amd64"}
-	idx := ocispec.Index{Manifests: []ocispec.Descriptor{
-		desc("amd", ocispec.MediaTypeImageManifest, amd, map[string]string{"k": "v"}),
-		desc("docker", "application/vnd.docker.distribution.manifest.v2+json", &ocispec.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}, nil),
-		desc("windows", ocispec.MediaTypeImageManifest, &ocispec.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.17763.1"}, nil),
-		desc("attestation", ocispec.MediaTypeImageManifest, &ocispec.Platform{OS: "unknown", Architecture: "unknown"},
-			map[string]string{"vnd.docker.reference.type": "attestation-manifest"}),
-		desc("attestation annotation", ocispec.MediaTypeImageManifest, amd, map[string]string{"vnd.docker.reference.type": "attestation-manifest"}),
-		desc("nested", ocispec.MediaTypeImageIndex, amd, nil),
-		desc("nested docker", "application/vnd.docker.distribution.manifest.list.v2+json", amd, nil),
-		desc("no platform", ocispec.MediaTypeImageManifest, nil, nil),
-		desc("no arch", ocispec.MediaTypeImageManifest, &ocispec.Platform{OS: "linux"}, nil),
-		desc("other", "application/vnd.example+json", amd, nil),
-	}}
-	children, skipped := platformChildren(idx)
-	var got []string
-	for _, c := range children {
-		if c.desc.Platform != nil || c.desc.Annotations != nil {
-			t.Errorf("%s: the subject descriptor keeps %+v", c.platform, c.desc)
-		}
-		got = append(got, c.platform+" "+c.desc.MediaType+" "+c.desc.Digest.String())
-	}
-	want := []string{
-		"linux/amd64 " + ocispec.MediaTypeImageManifest + " " + d("amd").String(),
-		"linux/arm/v7 application/vnd.docker.distribution.manifest.v2+json " + d("docker").String(),
-		"windows/amd64 " + ocispec.MediaTypeImageManifest + " " + d("windows").String(),
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("children:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	wantSkipped := []string{
-		d("attestation").String() + ", an attestation manifest (platform unknown/unknown)",
-		d("attestation annotation").String() + ", an attestation manifest (vnd.docker.reference.type)",
-		d("nested").String() + ", an index: --platform all does not descend into nested indexes",
-		d("nested docker").String() + ", an index: --platform all does not descend into nested indexes",
-		d("no platform").String() + ", without a platform",
-		d("no arch").String() + ", without a platform",
-		d("other").String() + `, media type "application/vnd.example+json", not an image manifest`,
-	}
-	if !slices.Equal(skipped, wantSkipped) {
-		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(skipped, "\n"), strings.Join(wantSkipped, "\n"))
-	}
-}
-
 // TestPlatformAllLayout attaches with --platform all to the index "multi" of
 // the bundled OCI layout (linux/amd64 and linux/arm64): each child gets its
 // referrer as an index.json entry.
@@ -574,5 +526,37 @@ func TestPlatformAllLayout(t *testing.T) {
 		if len(idx.Manifests) != 1 || idx.Manifests[0].Digest.String() != o.Digest {
 			t.Errorf("%s: list finds %v, want %s", w.platform, idx.Manifests, o.Digest)
 		}
+	}
+}
+
+// TestCtxReader: a read waiting on a reader that never answers (a terminal)
+// gives up when the context ends.
+func TestCtxReader(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := ctxReader{ctx, pr}
+	go func() {
+		_, _ = pw.Write([]byte("hi"))
+		time.Sleep(10 * time.Millisecond)
+		cancel()
+	}()
+	b := make([]byte, 8)
+	if n, err := r.Read(b); err != nil || string(b[:n]) != "hi" {
+		t.Fatalf("Read = %q, %v; want \"hi\", nil", b[:n], err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read did not give up when the context ended")
 	}
 }

@@ -3,83 +3,36 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
 	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/core/target"
 )
-
-// platformAll is the --platform of attach that attaches the artifact to each
-// platform image manifest of an index subject.
-const platformAll = "all"
-
-// platformChild is a child of an index that --platform all attaches to.
-type platformChild struct {
-	// desc is the artifact's subject: the child's mediaType, digest and size.
-	desc ocispec.Descriptor
-	// platform is "os/arch[/variant]".
-	platform string
-}
-
-// platformChildren picks the children of idx that --platform all attaches to:
-// its image manifests with a platform, in the index's order. It does not
-// descend into nested indexes. skipped says which children it leaves out and
-// why, among them the attestation manifests buildx adds (platform
-// unknown/unknown).
-func platformChildren(idx ocispec.Index) (children []platformChild, skipped []string) {
-	for _, m := range idx.Manifests {
-		p := m.Platform
-		why := ""
-		switch {
-		case m.MediaType == ocispec.MediaTypeImageIndex || m.MediaType == target.MediaTypeDockerManifestList:
-			why = "an index: --platform all does not descend into nested indexes"
-		case m.MediaType != ocispec.MediaTypeImageManifest && m.MediaType != target.MediaTypeDockerManifest:
-			why = fmt.Sprintf("media type %q, not an image manifest", m.MediaType)
-		case p != nil && p.OS == "unknown" && p.Architecture == "unknown":
-			why = "an attestation manifest (platform unknown/unknown)"
-		case m.Annotations["vnd.docker.reference.type"] == "attestation-manifest":
-			why = "an attestation manifest (vnd.docker.reference.type)"
-		case p == nil || p.OS == "" || p.Architecture == "":
-			why = "without a platform"
-		}
-		if why != "" {
-			skipped = append(skipped, fmt.Sprintf("%s, %s", m.Digest, why))
-			continue
-		}
-		children = append(children, platformChild{
-			desc:     ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size},
-			platform: strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/"),
-		})
-	}
-	return children, skipped
-}
 
 // exportNames returns the file --export-manifest FILE writes for each child
 // with --platform all: FILE.<os>-<arch>[-<variant>]. It refuses platforms that
 // would not make a plain file name suffix (the index is someone else's data)
 // and two children that would share a file (windows images of several
 // os.version, or names that differ only in case).
-func exportNames(file string, children []platformChild) ([]string, error) {
+func exportNames(file string, children []referrers.PlatformChild) ([]string, error) {
 	names := make([]string, len(children))
 	seen := map[string]string{}
 	for i, ch := range children {
-		for _, part := range strings.Split(ch.platform, "/") {
+		for _, part := range strings.Split(ch.Platform, "/") {
 			if !fileNamePart(part) {
-				return nil, fmt.Errorf("--export-manifest: the platform %q of %s cannot be part of a file name", ch.platform, ch.desc.Digest)
+				return nil, fmt.Errorf("--export-manifest: the platform %q of %s cannot be part of a file name", ch.Platform, ch.Descriptor.Digest)
 			}
 		}
-		names[i] = file + "." + strings.ReplaceAll(ch.platform, "/", "-")
+		names[i] = file + "." + strings.ReplaceAll(ch.Platform, "/", "-")
 		key := strings.ToLower(names[i])
 		if other, ok := seen[key]; ok {
 			return nil, fmt.Errorf("--export-manifest: %s and %s would both be written to %s (platform %s); attach to each with --platform os/arch[/variant] instead",
-				other, ch.desc.Digest, names[i], ch.platform)
+				other, ch.Descriptor.Digest, names[i], ch.Platform)
 		}
-		seen[key] = ch.desc.Digest.String()
+		seen[key] = ch.Descriptor.Digest.String()
 	}
 	return names, nil
 }
@@ -98,77 +51,80 @@ func fileNamePart(s string) bool {
 	return true
 }
 
-// attachAll is attach --platform all: the artifact is attached to each
-// platform image manifest of the index SUBJECT in turn, as its own referrer
-// (the blobs are the same and the store keeps one copy: the later children find
-// them there). It stops at the first child that fails and says which children
-// were done; stdout is written only when every child was.
+// attachAll is attach --platform all: the verb attaches the artifact to each
+// platform image manifest of the index SUBJECT in turn
+// (referrers.AttachOptions.AllPlatforms); this renders what it did, and with
+// --export-manifest writes each child's manifest as it is attached. stdout
+// is written only when every child was attached.
 func attachAll(ctx context.Context, e env, format string, loc *location, subject string,
 	client *referrers.Client, art referrers.Artifact, opts referrers.AttachOptions, exportManifest string) error {
-	desc, err := loc.target.Resolve(ctx, loc.reference)
+	desc, err := referrers.ResolveSubject(ctx, loc.target, loc.reference, "")
 	if err != nil {
 		return err
-	}
-	if desc.MediaType != ocispec.MediaTypeImageIndex && desc.MediaType != target.MediaTypeDockerManifestList {
-		return fmt.Errorf("--platform %s: %s is a single manifest (%s), not an index; attach to it without --platform",
-			platformAll, subject, desc.MediaType)
-	}
-	b, err := loc.target.FetchManifest(ctx, desc)
-	if err != nil {
-		return err
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return fmt.Errorf("index %s: %w: %w", desc.Digest, target.ErrInvalidManifest, err)
-	}
-	children, skipped := platformChildren(idx)
-	for _, s := range skipped {
-		fmt.Fprintf(e.stderr, "referrers attach: --platform %s: skipping %s\n", platformAll, display.Text(s))
-	}
-	if len(children) == 0 {
-		return fmt.Errorf("--platform %s: the index %s has no image manifest with a platform to attach to", platformAll, desc.Digest)
 	}
 	var files []string
+	var exportErr error
+	opts.AllPlatforms = true
 	if exportManifest != "" {
-		if files, err = exportNames(exportManifest, children); err != nil {
-			return err
+		opts.BeforePlatforms = func(children []referrers.PlatformChild) error {
+			files, exportErr = exportNames(exportManifest, children)
+			return exportErr
+		}
+		opts.AfterPlatform = func(i int, res referrers.AttachResult) error {
+			if err := os.WriteFile(files[i], res.Manifest, 0o644); err != nil {
+				return fmt.Errorf("attached as %s, but export manifest: %w", loc.at(res.Descriptor.Digest), err)
+			}
+			return nil
 		}
 	}
-
-	outs := make([]attachOutput, 0, len(children))
-	for i, ch := range children {
-		res, err := client.Attach(ctx, loc.target, ch.desc, art, opts)
-		for _, w := range res.Warnings {
-			fmt.Fprintf(e.stderr, "referrers attach: warning: %s: %s\n", display.Text(ch.platform), display.Text(w))
+	res, err := client.Attach(ctx, loc.target, desc, art, opts)
+	for _, s := range res.SkippedChildren {
+		fmt.Fprintf(e.stderr, "referrers attach: --platform %s: skipping %s\n", referrers.PlatformAll, display.Text(s.String()))
+	}
+	outs := make([]attachOutput, 0, len(res.Platforms))
+	for _, r := range res.Platforms {
+		warnChild(e, r)
+		outs = append(outs, newAttachOutput(loc, art, r, r.Platform))
+		if note := attachNote(r, opts.Mode); note != "" && format == "text" {
+			fmt.Fprintf(e.stderr, "referrers attach: %s: %s\n", display.Text(r.Platform), display.Text(note))
 		}
-		if err == nil && files != nil {
-			if werr := os.WriteFile(files[i], res.Manifest, 0o644); werr != nil {
-				err = fmt.Errorf("attached as %s, but export manifest: %w", loc.at(res.Descriptor.Digest), werr)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("--platform %s: %s (%s): %w; %s", platformAll, ch.platform, loc.at(ch.desc.Digest), err,
-				allProgress(outs, children[i+1:], opts.SkipIfExists))
-		}
-		outs = append(outs, newAttachOutput(loc, art, res, ch.platform))
-		if note := attachNote(res, opts.Mode); note != "" && format == "text" {
-			fmt.Fprintf(e.stderr, "referrers attach: %s: %s\n", display.Text(ch.platform), display.Text(note))
-		}
+	}
+	var pe *referrers.PlatformError
+	switch {
+	case err == nil:
+	case exportErr != nil:
+		return exportErr
+	case errors.Is(err, referrers.ErrNotIndex):
+		return fmt.Errorf("--platform %s: %s is a single manifest (%s), not an index; attach to it without --platform",
+			referrers.PlatformAll, subject, desc.MediaType)
+	case errors.As(err, &pe):
+		warnChild(e, pe.Result)
+		return fmt.Errorf("--platform %s: %s (%s): %w; %s", referrers.PlatformAll, pe.Child.Platform, loc.at(pe.Child.Descriptor.Digest), pe.Err,
+			allProgress(outs, pe.NotTried, opts.SkipIfExists))
+	default:
+		return fmt.Errorf("--platform %s: %w", referrers.PlatformAll, err)
 	}
 	if format == "json" {
 		enc := json.NewEncoder(display.NewJSONWriter(e.stdout))
 		enc.SetIndent("", "  ")
 		return enc.Encode(outs)
 	}
-	for i, o := range outs {
-		fmt.Fprintln(e.stdout, display.Text(o.Reference), display.Text(o.Platform), display.Text(children[i].desc.Digest.String()))
+	for _, r := range res.Platforms {
+		fmt.Fprintln(e.stdout, display.Text(loc.at(r.Descriptor.Digest)), display.Text(r.Platform), display.Text(r.Subject.Digest.String()))
 	}
 	return nil
 }
 
+// warnChild prints the warnings of one child's attach.
+func warnChild(e env, r referrers.AttachResult) {
+	for _, w := range r.Warnings {
+		fmt.Fprintf(e.stderr, "referrers attach: warning: %s: %s\n", display.Text(r.Platform), display.Text(w))
+	}
+}
+
 // allProgress says, after a child failed, which children were attached and
 // which were not tried.
-func allProgress(done []attachOutput, rest []platformChild, skipIfExists bool) string {
+func allProgress(done []attachOutput, rest []referrers.PlatformChild, skipIfExists bool) string {
 	var b strings.Builder
 	if len(done) == 0 {
 		b.WriteString("nothing was attached before it")
@@ -187,7 +143,7 @@ func allProgress(done []attachOutput, rest []platformChild, skipIfExists bool) s
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, " %s (%s)", ch.platform, ch.desc.Digest)
+			fmt.Fprintf(&b, " %s (%s)", ch.Platform, ch.Descriptor.Digest)
 		}
 	}
 	switch {

@@ -6,19 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/core/target"
 )
-
-// childParallel bounds how many children of an index --include-children lists
-// at once.
-const childParallel = 4
 
 func cmdList(ctx context.Context, e env, args []string) (err error) {
 	var c common
@@ -29,12 +23,11 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	fs.Var(&annotations, "annotation", "keep referrers with this annotation key=value (repeatable: all of them)")
 	depth := fs.Int("depth", 1, "levels of referrers to list (2 adds the referrers of referrers)")
 	fs.BoolVar(&c.scanBlobs, "scan-blobs", false, "oci: also scan every manifest blob in blobs/, not only those index.json reaches")
-	var ord orderOptions
-	fs.StringVar(&ord.sortKey, "sort-annotation", "", "sort the referrers (first level) by the value of annotation `KEY`, ascending, instead of by digest;\n"+
+	sortKey := fs.String("sort-annotation", "", "sort the referrers (first level) by the value of annotation `KEY`, ascending, instead of by digest;\n"+
 		"values compare as strings, so UTC RFC 3339 times of one precision (as --created now writes them) sort by time;\n"+
 		"referrers without KEY come last; ties go by digest")
-	fs.BoolVar(&ord.latest, "latest", false, "keep only the referrer with the greatest value of the --sort-annotation KEY\n"+
-		"(default "+latestKey+"), after --artifact-type and --annotation;\n"+
+	latest := fs.Bool("latest", false, "keep only the referrer with the greatest value of the --sort-annotation KEY\n"+
+		"(default "+referrers.LatestAnnotation+"), after --artifact-type and --annotation;\n"+
 		"referrers without KEY are skipped with a warning; if none has it, an error (exit 1)")
 	includeChildren := fs.Bool("include-children", false, "for an index SUBJECT, also list the referrers of each of its child manifests\n"+
 		"(in the index's order, each with the same filters); not with --platform")
@@ -62,7 +55,8 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 	if err != nil {
 		return usageError{err}
 	}
-	opts := referrers.ListOptions{Mode: mode, ArtifactTypes: types, Depth: *depth}
+	opts := referrers.ListOptions{Mode: mode, ArtifactTypes: types, Depth: *depth,
+		SortAnnotation: *sortKey, Latest: *latest, IncludeChildren: *includeChildren}
 	if len(annotations) > 0 {
 		opts.Annotations = map[string]string{}
 		for _, a := range annotations {
@@ -87,25 +81,23 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 		fmt.Fprintf(e.stderr, "referrers list: note: the subject manifest %s is not there; listing the referrers of its digest\n",
 			display.Text(loc.at(subject.Digest)))
 	}
-	verbs := c.verbs(e)
-	res, err := listOne(ctx, verbs, repo, subject, opts, ord)
+	res, err := c.verbs(e).List(ctx, repo, subject, opts)
 	if err != nil {
 		return err
 	}
-	var children []child
-	isIndex := subject.MediaType == ocispec.MediaTypeImageIndex || subject.MediaType == target.MediaTypeDockerManifestList
-	if *includeChildren {
-		if isIndex {
-			if children, err = listChildren(ctx, verbs, repo, subject, opts, ord); err != nil {
-				return err
-			}
-		} else if missing {
-			fmt.Fprintf(e.stderr, "referrers list: note: without the subject manifest, %s is not known to be an index: --include-children has no children to list\n",
-				display.Text(loc.at(subject.Digest)))
-		} else {
-			fmt.Fprintf(e.stderr, "referrers list: note: %s is not an index (%s): --include-children has no children to list\n",
-				display.Text(loc.at(subject.Digest)), display.Text(subject.MediaType))
-		}
+	isIndex := referrers.IsIndex(subject.MediaType)
+	switch {
+	case !*includeChildren || isIndex:
+	case missing:
+		fmt.Fprintf(e.stderr, "referrers list: note: without the subject manifest, %s is not known to be an index: --include-children has no children to list\n",
+			display.Text(loc.at(subject.Digest)))
+	default:
+		fmt.Fprintf(e.stderr, "referrers list: note: %s is not an index (%s): --include-children has no children to list\n",
+			display.Text(loc.at(subject.Digest)), display.Text(subject.MediaType))
+	}
+	children := make([]child, len(res.Children))
+	for i, ch := range res.Children {
+		children[i] = child{desc: ch.Descriptor, platform: ch.Platform, res: ch.Result()}
 	}
 	writeWarnings(e.stderr, res, children)
 	switch {
@@ -144,106 +136,14 @@ func writeWarnings(w io.Writer, res referrers.ListResult, children []child) {
 	}
 }
 
-// listOne lists the referrers of subject and applies --sort-annotation and
-// --latest to them; the order's warning joins the listing's.
-func listOne(ctx context.Context, verbs *referrers.Client, repo target.Target, subject ocispec.Descriptor,
-	opts referrers.ListOptions, ord orderOptions) (referrers.ListResult, error) {
-	res, err := verbs.List(ctx, repo, subject, opts)
-	if err != nil {
-		return res, err
-	}
-	var w string
-	if res.Referrers, w, err = order(res.Referrers, ord); err != nil {
-		return res, err
-	}
-	if w != "" {
-		res.Warnings = append(res.Warnings, w)
-	}
-	return res, nil
-}
-
 // child is a child manifest of an index SUBJECT and its referrers
-// (--include-children).
+// (--include-children), as the renderers take it.
 type child struct {
 	// desc is the child's entry in the index, platform included.
 	desc ocispec.Descriptor
 	// platform is os/arch[/variant], or "unknown" when the entry has none.
 	platform string
 	res      referrers.ListResult
-}
-
-// listChildren lists the referrers of each direct child of the index subject,
-// with the same options as the subject's, at most childParallel at a time. The
-// children come back in the index's order. An error on any child is the
-// error of the whole listing (the first one met; it cancels the rest).
-func listChildren(ctx context.Context, verbs *referrers.Client, repo target.Target, subject ocispec.Descriptor,
-	opts referrers.ListOptions, ord orderOptions) ([]child, error) {
-	b, err := repo.FetchManifest(ctx, subject)
-	if err != nil {
-		return nil, err
-	}
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("index %s: %w: %w", subject.Digest, target.ErrInvalidManifest, err)
-	}
-	children := make([]child, len(idx.Manifests))
-	for i, m := range idx.Manifests {
-		if err := m.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("index %s: child %d: %w: %w", subject.Digest, i, target.ErrInvalidManifest, err)
-		}
-		children[i] = child{desc: m, platform: platformString(m.Platform)}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		sem      = make(chan struct{}, childParallel)
-	)
-	for i := range children {
-		ch := &children[i]
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				return
-			}
-			if ctx.Err() != nil {
-				return // a sibling failed
-			}
-			subject := ocispec.Descriptor{MediaType: ch.desc.MediaType, Digest: ch.desc.Digest, Size: ch.desc.Size}
-			res, err := listOne(ctx, verbs, repo, subject, opts, ord)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("child %s %s: %w", ch.platform, ch.desc.Digest, err)
-					cancel()
-				}
-				return
-			}
-			ch.res = res
-		})
-	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err() // the caller's context ended
-	}
-	return children, firstErr
-}
-
-// platformString renders p as os/arch[/variant], or "unknown" when there is
-// no platform.
-func platformString(p *ocispec.Platform) string {
-	if p == nil || p.OS == "" || p.Architecture == "" {
-		return "unknown"
-	}
-	if p.Variant != "" {
-		return p.OS + "/" + p.Architecture + "/" + p.Variant
-	}
-	return p.OS + "/" + p.Architecture
 }
 
 // writeJSON prints the referrers image index as the Referrers API shapes it
