@@ -43,7 +43,8 @@ func Handle(ctx context.Context, req Request) (Response, error) {
 		resp.Kind, resp.Index = KindIndexForResult, &idx
 	case KindList:
 		res, err := client.List(ctx, t, subject, referrers.ListOptions{
-			ArtifactTypes: req.ArtifactTypes, Annotations: req.Annotations, Depth: req.Depth})
+			ArtifactTypes: req.ArtifactTypes, Annotations: req.Annotations, Depth: req.Depth,
+			SortAnnotation: req.SortAnnotation, Latest: req.Latest, IncludeChildren: req.IncludeChildren})
 		if err != nil {
 			return Response{}, fmt.Errorf("%w: %w", ErrSource, err)
 		}
@@ -51,6 +52,12 @@ func Handle(ctx context.Context, req Request) (Response, error) {
 		resp.Referrers = res.Referrers
 		if resp.Referrers == nil {
 			resp.Referrers = []*referrers.Node{}
+		}
+		resp.Children = res.Children
+		for i := range resp.Children {
+			if resp.Children[i].Referrers == nil {
+				resp.Children[i].Referrers = []*referrers.Node{}
+			}
 		}
 	case KindCheck:
 		res, err := client.List(ctx, t, subject, referrers.ListOptions{})

@@ -81,6 +81,14 @@ type Request struct {
 	ArtifactTypes []string          `json:"artifactTypes,omitempty"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 	Depth         int               `json:"depth,omitempty"`
+	// List: sort the subject's referrers by the value of this annotation
+	// (referrers.ListOptions.SortAnnotation), keep only the latest of them
+	// (Latest), and for an index subject also list the referrers of each
+	// of its children (IncludeChildren; not with Platform), as `referrers
+	// list --sort-annotation, --latest, --include-children` do.
+	SortAnnotation  string `json:"sortAnnotation,omitempty"`
+	Latest          bool   `json:"latest,omitempty"`
+	IncludeChildren bool   `json:"includeChildren,omitempty"`
 
 	// Check: the requirements (package policy).
 	Policy *policy.Policy `json:"policy,omitempty"`
@@ -119,6 +127,9 @@ type Response struct {
 	Mode referrers.Mode `json:"mode,omitempty"`
 	// Referrers is List's answer (nested when Depth > 1).
 	Referrers []*referrers.Node `json:"referrers,omitempty"`
+	// Children are, for List with IncludeChildren and an index subject, its
+	// children in the index's order, each with its referrers.
+	Children []referrers.Child `json:"children,omitempty"`
 	// Index is IndexFor's answer.
 	Index *ocispec.Index `json:"index,omitempty"`
 	// Result is Check's verdict.
@@ -219,8 +230,12 @@ func (r Request) Validate() error {
 			return bad("platform: %v", err)
 		}
 	}
-	if r.Kind != KindList && (len(r.ArtifactTypes) > 0 || len(r.Annotations) > 0 || r.Depth != 0) {
-		return bad("artifactTypes, annotations and depth are for kind List")
+	if r.Kind != KindList && (len(r.ArtifactTypes) > 0 || len(r.Annotations) > 0 || r.Depth != 0 ||
+		r.SortAnnotation != "" || r.Latest || r.IncludeChildren) {
+		return bad("artifactTypes, annotations, depth, sortAnnotation, latest and includeChildren are for kind List")
+	}
+	if r.IncludeChildren && r.Platform != "" {
+		return bad("includeChildren lists every child of the index and platform picks one: give one of them")
 	}
 	if r.Depth < 0 || r.Depth > MaxDepth {
 		return bad("depth %d: want 1 to %d", r.Depth, MaxDepth)
@@ -276,6 +291,9 @@ func ErrorResponse(err error) Response {
 // Encode writes r as one line of compact JSON: the bytes a host compares.
 func (r Response) Encode(w io.Writer) error {
 	slices.Sort(r.Warnings)
+	for _, ch := range r.Children {
+		slices.Sort(ch.Warnings)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r)

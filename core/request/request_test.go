@@ -48,6 +48,11 @@ func TestDecodeRejects(t *testing.T) {
 		{"Check with empty policy", `{"apiVersion":"referrers/v1","kind":"Check","source":{"layout":"/t"},"subject":"v1","policy":{"require":[]}}`, "policy"},
 		{"policy on List", strings.Replace(ok, `"subject"`, `"policy":{"require":[{"artifactType":"a/b"}]},"subject"`, 1), "for kind Check"},
 		{"bad artifactType", strings.Replace(ok, `"subject"`, `"artifactTypes":["not a type"],"subject"`, 1), "artifactTypes"},
+		{"includeChildren with platform", strings.Replace(ok, `"subject"`, `"includeChildren":true,"platform":"linux/amd64","subject"`, 1), "give one of them"},
+		{"latest on Check", `{"apiVersion":"referrers/v1","kind":"Check","source":{"layout":"/t"},"subject":"v1","latest":true,"policy":{"require":[{"artifactType":"a/b"}]}}`, "for kind List"},
+		{"sortAnnotation on IndexFor", `{"apiVersion":"referrers/v1","kind":"IndexFor","source":{"layout":"/t"},"subject":"` + sub + `","sortAnnotation":"k"}`, "for kind List"},
+		{"includeChildren on Check", `{"apiVersion":"referrers/v1","kind":"Check","source":{"layout":"/t"},"subject":"v1","includeChildren":true,"policy":{"require":[{"artifactType":"a/b"}]}}`, "for kind List"},
+		{"latest not a boolean", strings.Replace(ok, `"subject"`, `"latest":"yes","subject"`, 1), "cannot unmarshal"},
 		{"too large", `{"apiVersion":"` + strings.Repeat(" ", MaxRequestBytes) + `"}`, "larger than"},
 	}
 	for _, tt := range tests {
@@ -117,6 +122,65 @@ func TestHandleTrees(t *testing.T) {
 	}
 	if answers["layout"] != answers["static"] {
 		t.Errorf("the trees answer differently:\nlayout: %s\nstatic: %s", answers["layout"], answers["static"])
+	}
+}
+
+// TestHandleListOptions lists the index "multi" of both golden trees with
+// the options the CLI's list has (includeChildren, sortAnnotation, latest):
+// the trees answer alike, and as the golden listing says.
+func TestHandleListOptions(t *testing.T) {
+	t.Parallel()
+	const sbom = "application/spdx+json"
+	tests := []struct {
+		name         string
+		req          Request
+		wantIndex    int   // referrers of the index
+		wantChildren []int // referrers per child; nil: no children
+		wantErr      string
+	}{
+		{"children", Request{Subject: "multi", IncludeChildren: true}, 1, []int{0, 1}, ""},
+		{"children, latest SBOM", Request{Subject: "multi", IncludeChildren: true, ArtifactTypes: []string{sbom}, Latest: true}, 1, []int{0, 1}, ""},
+		{"children, sorted by creation", Request{Subject: "multi", IncludeChildren: true, SortAnnotation: ocispec.AnnotationCreated}, 1, []int{0, 1}, ""},
+		{"not an index: no children", Request{Subject: "v1", IncludeChildren: true}, 2, nil, ""},
+		{"latest of v1 by creation", Request{Subject: "v1", Latest: true}, 1, nil, ""},
+		{"latest by an annotation no referrer has", Request{Subject: "v1", Latest: true, SortAnnotation: "org.example.none"}, 0, nil, "--latest: no referrer of the 2 listed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			answers := map[string]string{}
+			for name, src := range map[string]Source{
+				"layout": {Layout: filepath.Join(trees, "layout")},
+				"static": {Static: filepath.Join(trees, "static"), Name: "app"},
+			} {
+				req := tt.req
+				req.APIVersion, req.Kind, req.Source = APIVersion, KindList, src
+				resp, err := Handle(context.Background(), req)
+				if tt.wantErr != "" {
+					if !errors.Is(err, ErrSource) || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Errorf("%s: %v, want ErrSource mentioning %q", name, err, tt.wantErr)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if len(resp.Referrers) != tt.wantIndex || len(resp.Children) != len(tt.wantChildren) {
+					t.Fatalf("%s: %s", name, resp)
+				}
+				for i, ch := range resp.Children {
+					if len(ch.Referrers) != tt.wantChildren[i] || ch.Referrers == nil || ch.Platform == "" || ch.Descriptor.Platform == nil {
+						t.Errorf("%s: child %d: %+v", name, i, ch)
+					}
+					resp.Children[i].Mode = ""
+				}
+				resp.Mode = ""
+				answers[name] = resp.String()
+			}
+			if answers["layout"] != answers["static"] {
+				t.Errorf("the trees answer differently:\nlayout: %s\nstatic: %s", answers["layout"], answers["static"])
+			}
+		})
 	}
 }
 
