@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oci-referrers/referrers/core/referrers"
 )
 
 // inputNames are the action's inputs, as declared in action.yml.
@@ -15,6 +17,7 @@ var inputNames = []string{
 	"annotation-file", "platform", "referrers-mode", "created", "require",
 	"require-annotations", "min", "username", "password", "github-token",
 	"plain-http", "summary", "fail-on-missing", "timeout",
+	"sort-annotation", "latest", "include-children",
 }
 
 // inputs are the step's inputs, read from INPUT_* variables.
@@ -39,6 +42,10 @@ type inputs struct {
 	summary        bool
 	failOnMissing  bool
 	timeout        time.Duration // 0: none
+	// list: referrers.ListOptions SortAnnotation, Latest, IncludeChildren
+	sortAnnotation  string
+	latest          bool
+	includeChildren bool
 }
 
 // inputError is a problem with the step's inputs: the workflow must change.
@@ -122,6 +129,7 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		username:       input(getenv, "username"),
 		password:       input(getenv, "password"),
 		githubToken:    input(getenv, "github-token"),
+		sortAnnotation: input(getenv, "sort-annotation"),
 	}
 	var err error
 	if in.plainHTTP, err = boolInput(getenv, "plain-http", false); err != nil {
@@ -131,6 +139,12 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		return in, err
 	}
 	if in.failOnMissing, err = boolInput(getenv, "fail-on-missing", true); err != nil {
+		return in, err
+	}
+	if in.latest, err = boolInput(getenv, "latest", false); err != nil {
+		return in, err
+	}
+	if in.includeChildren, err = boolInput(getenv, "include-children", false); err != nil {
 		return in, err
 	}
 	if s := input(getenv, "timeout"); s != "" {
@@ -163,6 +177,7 @@ func readInputs(getenv func(string) string) (inputs, error) {
 	}{
 		"attach": {{"files", len(in.files) > 0}, {"annotations", len(in.annotations) > 0},
 			{"annotation-file", in.annotationFile != ""}, {"created", in.created != ""}},
+		"list": {{"sort-annotation", in.sortAnnotation != ""}, {"latest", in.latest}, {"include-children", in.includeChildren}},
 		"check": {{"require", len(in.require) > 0}, {"require-annotations", len(in.requireAnn) > 0},
 			{"min", input(getenv, "min") != ""}},
 	}
@@ -172,6 +187,9 @@ func readInputs(getenv func(string) string) (inputs, error) {
 			return in, inputErrorf("input artifact-type: attach takes one type, got %d", len(in.artifactTypes))
 		}
 	case "list":
+		if in.includeChildren && in.platform != "" {
+			return in, inputErrorf("inputs include-children and platform: include-children lists every child of the index and platform picks one: give one of them")
+		}
 	case "check":
 		if len(in.require) == 0 {
 			return in, inputErrorf("input require is required for command check (the artifact types that must be attached)")
@@ -182,7 +200,10 @@ func readInputs(getenv func(string) string) (inputs, error) {
 	default:
 		return in, inputErrorf("input command: %q is not attach, list or check", in.command)
 	}
-	for _, cmd := range []string{"attach", "check"} { // a fixed order: the same error every run
+	if in.platform == referrers.PlatformAll && in.command != "attach" {
+		return in, inputErrorf("input platform: %s is only for command attach (for list, include-children lists the referrers of every child)", referrers.PlatformAll)
+	}
+	for _, cmd := range []string{"attach", "list", "check"} { // a fixed order: the same error every run
 		names := only[cmd]
 		if cmd == in.command {
 			continue

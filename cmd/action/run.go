@@ -194,9 +194,15 @@ func (a *action) command(ctx context.Context) error {
 	if err != nil {
 		return inputErrorf("input referrers-mode: %v", err)
 	}
-	if in.platform != "" {
-		if _, err := referrers.ParsePlatform(in.platform); err != nil {
-			return inputErrorf("input platform: %v", err)
+	// platform all (attach only: readInputs checked) keeps the index as the
+	// subject; the verb picks its children
+	all := in.platform == referrers.PlatformAll
+	platform := in.platform
+	if all {
+		platform = ""
+	} else if platform != "" {
+		if _, err := referrers.ParsePlatform(platform); err != nil {
+			return inputErrorf("input platform: %v, or %s (attach)", err, referrers.PlatformAll)
 		}
 	}
 	var art referrers.Artifact
@@ -210,12 +216,12 @@ func (a *action) command(ctx context.Context) error {
 	repo := a.repository(r)
 	var subject ocispec.Descriptor
 	if in.command == "attach" {
-		subject, err = referrers.ResolveSubject(ctx, repo, r.Ref(), in.platform)
+		subject, err = referrers.ResolveSubject(ctx, repo, r.Ref(), platform)
 	} else {
 		// list and check: a digest whose manifest is not there still has
 		// referrers (they may be pushed first); attach needs the subject
 		var missing bool
-		subject, missing, err = referrers.ResolveListSubject(ctx, repo, r.Ref(), in.platform)
+		subject, missing, err = referrers.ResolveListSubject(ctx, repo, r.Ref(), platform)
 		if missing {
 			a.gha.Infof("the subject manifest %s is not there; reading the referrers of its digest", display.Text(r.Repository+"@"+subject.Digest.String()))
 		}
@@ -224,10 +230,12 @@ func (a *action) command(ctx context.Context) error {
 		return a.explain(r, err)
 	}
 	a.setOutput("subject-digest", subject.Digest.String())
-	switch in.command {
-	case "attach":
+	switch {
+	case in.command == "attach" && all:
+		err = a.attachAll(ctx, r, repo, subject, art, mode)
+	case in.command == "attach":
 		err = a.attach(ctx, r, repo, subject, art, mode)
-	case "list":
+	case in.command == "list":
 		err = a.list(ctx, r, repo, subject, mode)
 	default:
 		err = a.check(ctx, r, repo, subject, mode)
@@ -393,13 +401,68 @@ func (a *action) attach(ctx context.Context, r ref.Reference, repo *registry.Rep
 	return nil
 }
 
+// attachAll is attach with platform all: the artifact is attached to each
+// platform image manifest of the index subject (AttachOptions.AllPlatforms).
+// The outputs digest and reference hold one line per child, in the index's
+// order; mode is the first child's.
+func (a *action) attachAll(ctx context.Context, r ref.Reference, repo *registry.Repository, subject ocispec.Descriptor, art referrers.Artifact, mode referrers.Mode) error {
+	res, err := a.verbs().Attach(ctx, repo, subject, art, referrers.AttachOptions{Mode: mode, AllPlatforms: true})
+	for _, s := range res.SkippedChildren {
+		a.gha.Infof("platform %s: skipping %s", referrers.PlatformAll, display.Text(s.String()))
+	}
+	var pe *referrers.PlatformError
+	if errors.As(err, &pe) {
+		a.warn(pe.Result.Warnings)
+	}
+	at := func(d digest.Digest) string {
+		return ref.Reference{Registry: r.Registry, Repository: r.Repository, Digest: d}.String()
+	}
+	var digests, references []string
+	t := &table{
+		title:  "referrers attach",
+		header: []string{"Platform", "Subject", "Artifact", "artifactType", "Mode"},
+	}
+	noticed := false
+	for _, c := range res.Platforms {
+		a.warn(c.Warnings)
+		digests = append(digests, c.Descriptor.Digest.String())
+		references = append(references, at(c.Descriptor.Digest))
+		if c.Mode == referrers.ModeTag && mode != referrers.ModeTag && !noticed {
+			a.fallbackNotice(c.FallbackTag, true)
+			noticed = true
+		}
+		a.gha.Infof("attached %s to %s (%s) via the %s", display.Text(c.Descriptor.Digest.String()), display.Text(c.Subject.Digest.String()),
+			display.Text(c.Platform), display.Text(modeName(c.Mode, c.FallbackTag)))
+		t.rows = append(t.rows, []string{c.Platform, at(c.Subject.Digest), c.Descriptor.Digest.String(), art.ArtifactType, modeName(c.Mode, c.FallbackTag)})
+	}
+	if len(res.Platforms) > 0 {
+		a.setOutput("digest", strings.Join(digests, "\n"))
+		a.setOutput("reference", strings.Join(references, "\n"))
+		a.setOutput("mode", string(res.Platforms[0].Mode))
+		a.summary = append(a.summary, t)
+	}
+	switch {
+	case errors.Is(err, referrers.ErrNotIndex):
+		return inputErrorf("input platform %s: %s is a single manifest (%s), not an index; attach to it without platform",
+			referrers.PlatformAll, r.WithDigest(subject.Digest), subject.MediaType)
+	case err != nil:
+		return fmt.Errorf("platform %s: %w", referrers.PlatformAll, err)
+	}
+	return nil
+}
+
 // listed lists the subject's referrers and sets the outputs list and check
 // share.
-func (a *action) listed(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, opts referrers.ListOptions) ([]ocispec.Descriptor, string, error) {
+func (a *action) listed(ctx context.Context, repo *registry.Repository, subject ocispec.Descriptor, opts referrers.ListOptions) (referrers.ListResult, string, error) {
 	res, err := a.verbs().List(ctx, repo, subject, opts)
 	a.warn(res.Warnings)
+	for _, ch := range res.Children {
+		for _, w := range ch.Warnings {
+			a.gha.Warningf("child %s %s: %s", display.Text(ch.Platform), display.Text(ch.Descriptor.Digest.String()), display.Text(w))
+		}
+	}
 	if err != nil {
-		return nil, "", err
+		return res, "", err
 	}
 	idx := res.Index()
 	tag := ""
@@ -413,13 +476,23 @@ func (a *action) listed(ctx context.Context, repo *registry.Repository, subject 
 	a.setOutput("count", fmt.Sprint(len(idx.Manifests)))
 	a.setOutput("mode", string(res.Mode))
 	a.setOutput("fallback-tag", tag)
-	return idx.Manifests, modeName(res.Mode, tag), nil
+	for _, ch := range res.Children {
+		a.gha.Infof("child %s %s: %s", display.Text(ch.Platform), display.Text(ch.Descriptor.Digest.String()), referrersCount(len(ch.Referrers)))
+	}
+	return res, modeName(res.Mode, tag), nil
 }
 
 func (a *action) list(ctx context.Context, r ref.Reference, repo *registry.Repository, subject ocispec.Descriptor, mode referrers.Mode) error {
-	entries, how, err := a.listed(ctx, repo, subject, referrers.ListOptions{Mode: mode, ArtifactTypes: a.in.artifactTypes})
+	in := a.in
+	res, how, err := a.listed(ctx, repo, subject, referrers.ListOptions{Mode: mode, ArtifactTypes: in.artifactTypes,
+		SortAnnotation: in.sortAnnotation, Latest: in.latest, IncludeChildren: in.includeChildren})
 	if err != nil {
 		return err
+	}
+	entries := res.Index().Manifests
+	if in.includeChildren && !referrers.IsIndex(subject.MediaType) {
+		a.gha.Infof("%s is not known to be an index (%s): include-children has no children to list",
+			display.Text(subject.Digest.String()), display.Text(orNone(subject.MediaType)))
 	}
 	a.gha.Infof("%s of %s, found via the %s", referrersCount(len(entries)), display.Text(subject.Digest.String()), display.Text(how))
 	t := &table{
@@ -431,7 +504,28 @@ func (a *action) list(ctx context.Context, r ref.Reference, repo *registry.Repos
 		t.rows = append(t.rows, []string{d.Digest.String(), d.ArtifactType, size(d.Size), d.Annotations[ocispec.AnnotationCreated]})
 	}
 	a.summary = append(a.summary, t)
+	for _, ch := range res.Children {
+		ct := &table{
+			title:  "referrers list: child " + ch.Platform,
+			header: t.header,
+			notes:  []string{"Child: " + cell(r.WithDigest(ch.Descriptor.Digest).String()) + " — " + referrersCount(len(ch.Referrers))},
+		}
+		for _, n := range ch.Referrers {
+			d := n.Descriptor
+			ct.rows = append(ct.rows, []string{d.Digest.String(), d.ArtifactType, size(d.Size), d.Annotations[ocispec.AnnotationCreated]})
+		}
+		a.summary = append(a.summary, ct)
+	}
 	return nil
+}
+
+// orNone is s, or "no manifest" when it is empty (a subject whose manifest
+// is not there).
+func orNone(s string) string {
+	if s == "" {
+		return "no manifest"
+	}
+	return s
 }
 
 // notMet is check's verdict "requirements not met".
@@ -456,11 +550,11 @@ func (a *action) check(ctx context.Context, r ref.Reference, repo *registry.Repo
 	if err := p.Validate(); err != nil {
 		return inputErrorf("input require: %v", err)
 	}
-	entries, how, err := a.listed(ctx, repo, subject, referrers.ListOptions{Mode: mode})
+	res, how, err := a.listed(ctx, repo, subject, referrers.ListOptions{Mode: mode})
 	if err != nil {
 		return err // an error is never a verdict
 	}
-	verdict := policy.Evaluate(subject, entries, p)
+	verdict := policy.Evaluate(subject, res.Index().Manifests, p)
 	a.setOutput("result", compact(verdict))
 	t := &table{
 		title:  "referrers check",
