@@ -120,6 +120,10 @@ type tokenResponse struct {
 	ExpiresIn   int    `json:"expires_in"`
 }
 
+// fetchToken answers a Bearer challenge (distribution's token authentication
+// specification): a cached token another request just fetched, the
+// credential's registry token, or a token from the challenge's realm, which
+// it caches for the host, repository and actions.
 func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, ch Challenge, cred credential.Credential, sent string) error {
 	host := regURL.Host
 	actions := append([]string(nil), req.actions...)
@@ -131,7 +135,35 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 
 	// One fetch per host and scope at a time; a request that waited for
 	// another's fetch uses its token (unless it is the one just rejected).
-	key := host + " " + scope
+	unlock := c.lockFetch(host + " " + scope)
+	defer unlock()
+	if a := c.authorization(host, req.repo, req.actions); strings.HasPrefix(a, "Bearer ") && a != sent {
+		return nil
+	}
+	if cred.RegistryToken != "" {
+		c.storeToken(host, req.repo, actions, cred.RegistryToken, 3600)
+		return nil
+	}
+	tr, realm, err := tokenRequest(regURL, req.repo, scope, ch, cred)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, tr)
+	if err != nil {
+		return fmt.Errorf("%w: token from %s: %w", ErrAuth, realm.Host, err)
+	}
+	defer resp.Body.Close()
+	value, expiresIn, err := readToken(resp, realm.Host)
+	if err != nil {
+		return err
+	}
+	c.storeToken(host, req.repo, actions, value, expiresIn)
+	return nil
+}
+
+// lockFetch takes the lock of one token fetch (host and scope) and returns
+// its unlock.
+func (c *Client) lockFetch(key string) (unlock func()) {
 	c.mu.Lock()
 	m := c.fetch[key]
 	if m == nil {
@@ -140,53 +172,54 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 	}
 	c.mu.Unlock()
 	m.Lock()
-	defer m.Unlock()
-	if a := c.authorization(host, req.repo, req.actions); strings.HasPrefix(a, "Bearer ") && a != sent {
-		return nil
-	}
+	return m.Unlock
+}
 
-	store := func(value string, expiresIn int) {
-		if expiresIn <= 0 {
-			expiresIn = 60 // distribution's token spec default
-		}
-		set := map[string]bool{}
-		for _, a := range actions {
-			set[a] = true
-		}
-		exp := time.Now().Add(time.Duration(expiresIn)*time.Second - 10*time.Second)
-		c.mu.Lock()
-		// drop the tokens the new one supersedes (same repository, no more
-		// actions, or expired), so the list does not grow with every renewal
-		kept := c.tokens[host][:0]
-		for _, t := range c.tokens[host] {
-			if time.Now().Before(t.expires) && !(t.repo == req.repo && covers(set, keys(t.actions))) {
-				kept = append(kept, t)
-			}
-		}
-		c.tokens[host] = append(kept, token{repo: req.repo, actions: set, value: value, expires: exp})
-		c.mu.Unlock()
+// storeToken caches a token of host for repo and actions (sorted), valid for
+// expiresIn seconds (60 when the answer gave none: distribution's token
+// authentication specification's default) less a 10 s margin. It drops the
+// tokens the new one supersedes (same repository, no more actions, or
+// expired), so the list does not grow with every renewal.
+func (c *Client) storeToken(host, repo string, actions []string, value string, expiresIn int) {
+	if expiresIn <= 0 {
+		expiresIn = 60
 	}
-	if cred.RegistryToken != "" {
-		store(cred.RegistryToken, 3600)
-		return nil
+	set := map[string]bool{}
+	for _, a := range actions {
+		set[a] = true
 	}
+	exp := time.Now().Add(time.Duration(expiresIn)*time.Second - 10*time.Second)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kept := c.tokens[host][:0]
+	for _, t := range c.tokens[host] {
+		if time.Now().Before(t.expires) && !(t.repo == repo && covers(set, keys(t.actions))) {
+			kept = append(kept, t)
+		}
+	}
+	c.tokens[host] = append(kept, token{repo: repo, actions: set, value: value, expires: exp})
+}
+
+// tokenRequest builds the request to the Bearer challenge's realm: an OAuth2
+// refresh-token POST when cred holds an identity token, else a GET with the
+// service and scopes in the query and Basic credentials when there are any.
+// A realm that is not an absolute http(s) URL, or an http realm asked to
+// receive the credentials of an https registry, is refused.
+func tokenRequest(regURL *url.URL, repo, scope string, ch Challenge, cred credential.Credential) (request, *url.URL, error) {
+	host := regURL.Host
 	realm, err := url.Parse(ch.Params["realm"])
 	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
-		return fmt.Errorf("%w: %s sent a Bearer challenge with a bad realm %q", ErrAuth, host, redactURL(ch.Params["realm"]))
+		return request{}, nil, fmt.Errorf("%w: %s sent a Bearer challenge with a bad realm %q", ErrAuth, host, redactURL(ch.Params["realm"]))
 	}
-	hasCred := !cred.IsEmpty()
-	if hasCred && realm.Scheme == "http" && regURL.Scheme == "https" {
-		return fmt.Errorf("%w: %s asks to send credentials over plain http to %s; refused", ErrAuth, host, realm.Host)
+	if !cred.IsEmpty() && realm.Scheme == "http" && regURL.Scheme == "https" {
+		return request{}, nil, fmt.Errorf("%w: %s asks to send credentials over plain http to %s; refused", ErrAuth, host, realm.Host)
 	}
-	q := url.Values{}
-	if s := ch.Params["service"]; s != "" {
-		q.Set("service", s)
-	}
+	service := ch.Params["service"]
 	scopes := []string{}
 	if scope != "" {
 		scopes = append(scopes, scope)
 	}
-	if s := ch.Params["scope"]; s != "" && s != scope && !strings.HasPrefix(s, "repository:"+req.repo+":") {
+	if s := ch.Params["scope"]; s != "" && s != scope && !strings.HasPrefix(s, "repository:"+repo+":") {
 		scopes = append(scopes, s)
 	}
 
@@ -196,8 +229,8 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 		form.Set("grant_type", "refresh_token")
 		form.Set("refresh_token", cred.IdentityToken)
 		form.Set("client_id", "referrers")
-		if s := q.Get("service"); s != "" {
-			form.Set("service", s)
+		if service != "" {
+			form.Set("service", service)
 		}
 		if len(scopes) > 0 {
 			form.Set("scope", strings.Join(scopes, " "))
@@ -207,49 +240,53 @@ func (c *Client) fetchToken(ctx context.Context, regURL *url.URL, req request, c
 		tr.header = http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 		tr.body = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
 		tr.length = int64(len(body))
+		return tr, realm, nil
+	}
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	for _, s := range scopes {
+		q.Add("scope", s)
+	}
+	rq := *realm
+	if rq.RawQuery != "" {
+		rq.RawQuery += "&" + q.Encode()
 	} else {
-		for _, s := range scopes {
-			q.Add("scope", s)
-		}
-		rq := *realm
-		if rq.RawQuery != "" {
-			rq.RawQuery += "&" + q.Encode()
-		} else {
-			rq.RawQuery = q.Encode()
-		}
-		tr.method = http.MethodGet
-		tr.url = rq.String()
-		tr.header = http.Header{}
-		if cred.Username != "" || cred.Password != "" {
-			tr.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)))
-		}
+		rq.RawQuery = q.Encode()
 	}
-	resp, err := c.do(ctx, tr)
-	if err != nil {
-		return fmt.Errorf("%w: token from %s: %w", ErrAuth, realm.Host, err)
+	tr.method = http.MethodGet
+	tr.url = rq.String()
+	tr.header = http.Header{}
+	if cred.Username != "" || cred.Password != "" {
+		tr.header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)))
 	}
-	defer resp.Body.Close()
+	return tr, realm, nil
+}
+
+// readToken reads a token endpoint's answer (capped at maxTokenBody): the
+// token ("token", else "access_token") and its lifetime in seconds.
+func readToken(resp *http.Response, realmHost string) (value string, expiresIn int, err error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenBody+1))
 	if err != nil {
-		return fmt.Errorf("%w: token from %s: %w", ErrAuth, realm.Host, err)
+		return "", 0, fmt.Errorf("%w: token from %s: %w", ErrAuth, realmHost, err)
 	}
 	if ok, _ := judge(opToken, answer{status: resp.StatusCode}); !ok {
-		return fmt.Errorf("%w: token from %s: %w", ErrAuth, realm.Host, newHTTPError(resp, b, nil))
+		return "", 0, fmt.Errorf("%w: token from %s: %w", ErrAuth, realmHost, newHTTPError(resp, b, nil))
 	}
 	if len(b) > maxTokenBody {
-		return fmt.Errorf("%w: token response from %s is larger than %d bytes", ErrAuth, realm.Host, maxTokenBody)
+		return "", 0, fmt.Errorf("%w: token response from %s is larger than %d bytes", ErrAuth, realmHost, maxTokenBody)
 	}
 	var t tokenResponse
 	if err := json.Unmarshal(b, &t); err != nil {
-		return fmt.Errorf("%w: token response from %s is not JSON: %w", ErrAuth, realm.Host, err)
+		return "", 0, fmt.Errorf("%w: token response from %s is not JSON: %w", ErrAuth, realmHost, err)
 	}
-	v := t.Token
-	if v == "" {
-		v = t.AccessToken
+	value = t.Token
+	if value == "" {
+		value = t.AccessToken
 	}
-	if v == "" {
-		return fmt.Errorf("%w: token response from %s has no token", ErrAuth, realm.Host)
+	if value == "" {
+		return "", 0, fmt.Errorf("%w: token response from %s has no token", ErrAuth, realmHost)
 	}
-	store(v, t.ExpiresIn)
-	return nil
+	return value, t.ExpiresIn, nil
 }
