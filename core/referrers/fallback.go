@@ -116,8 +116,10 @@ func encodeIndex(idx ocispec.Index) ([]byte, ocispec.Descriptor, error) {
 type fallbackUpdate struct {
 	tag      string
 	warnings []string
-	// found: a removal found the entry listed (and removed it).
-	found bool
+	// found: a removal found the entry listed (and removed it); removed is
+	// that entry as the index had it.
+	found   bool
+	removed ocispec.Descriptor
 }
 
 // fallbackEdit is what an update does to the tag schema index: add an entry
@@ -209,6 +211,7 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 
 	var superseded []ocispec.Descriptor
 	var pending []ocispec.Descriptor // other writers' entries our push may have replaced
+	dropped := map[digest.Digest]bool{} // entries whose manifests are gone
 	backoff := 10 * time.Millisecond
 	confirming := false // this read confirms an entry found in another writer's push
 	for attempt := 0; attempt < c.attempts; attempt++ {
@@ -225,8 +228,10 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 		}
 		readDone := time.Now()
 		readDur := readDone.Sub(readAt)
-		if edit.remove != "" && contains(fb.index, edit.remove) {
-			res.found = true
+		for _, d := range fb.index.Manifests {
+			if edit.remove != "" && d.Digest == edit.remove {
+				res.found, res.removed = true, d
+			}
 		}
 		if edit.done(fb.index, pending) && attempt > 0 {
 			// Our entry is there, after a round that did not verify: another
@@ -244,7 +249,11 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			continue
 		}
 		confirming = false
-		if !edit.apply(&fb.index, pending) {
+		changed := edit.apply(&fb.index, pending)
+		if dropEntries(&fb.index, dropped) {
+			changed = true
+		}
+		if !changed {
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
 		}
 		data, desc, err := encodeIndex(fb.index)
@@ -257,7 +266,20 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
 			continue
 		case err != nil:
-			return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
+			// A registry that checks an index's children refuses an index
+			// that lists a deleted manifest (a concurrent delete, or one by
+			// a tool that left the entry): drop those and try again.
+			gone := c.goneEntries(ctx, t, fb.index)
+			if len(gone) == 0 {
+				return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
+			}
+			for _, d := range gone {
+				dropped[d] = true
+				res.warnings = append(res.warnings, fmt.Sprintf("the referrers tag %s listed %s, whose manifest no longer exists; dropped it", res.tag, d))
+			}
+			c.logf("%s:%s: push refused (%v); %d listed manifests no longer exist: dropping them (round %d)", t.Name(), res.tag, err, len(gone), attempt+1)
+			pending = withoutDigests(pending, dropped)
+			continue
 		}
 		if fb.exists && fb.desc.Digest != desc.Digest {
 			superseded = append(superseded, fb.desc)
@@ -267,7 +289,11 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			// read had not: their writers may have verified them already,
 			// and our push replaced them. Merge them back.
 			c.logf("%s:%s: %d entries appeared while our push was in flight; merging them back (round %d)", t.Name(), res.tag, len(seen), attempt+1)
-			pending = mergeDescs(pending, seen)
+			// an entry deleted since (its delete verified) is not merged back
+			for _, d := range c.goneEntries(ctx, t, ocispec.Index{Manifests: seen}) {
+				dropped[d] = true
+			}
+			pending = withoutDigests(mergeDescs(pending, seen), dropped)
 			continue
 		}
 		if !conditional {
@@ -449,6 +475,52 @@ func (c *Client) pushWatched(ctx context.Context, t target.Target, subject diges
 	err := push()
 	stop()
 	return <-found, err
+}
+
+// goneEntries returns the digests idx lists whose manifests t no longer
+// holds (a HEAD each, at most c.parallel at once). Other errors count as
+// present: only a manifest known to be gone is dropped.
+func (c *Client) goneEntries(ctx context.Context, t target.Target, idx ocispec.Index) []digest.Digest {
+	gone := make([]bool, len(idx.Manifests))
+	_ = fanOut(ctx, len(idx.Manifests), c.parallel, func(ctx context.Context, i int) error {
+		_, err := t.Resolve(ctx, idx.Manifests[i].Digest.String())
+		gone[i] = errors.Is(err, target.ErrNotFound)
+		return nil
+	})
+	var out []digest.Digest
+	for i, g := range gone {
+		if g {
+			out = append(out, idx.Manifests[i].Digest)
+		}
+	}
+	return out
+}
+
+// dropEntries removes the entries of idx whose digests are in set; it
+// reports whether any was.
+func dropEntries(idx *ocispec.Index, set map[digest.Digest]bool) bool {
+	if len(set) == 0 {
+		return false
+	}
+	kept := idx.Manifests[:0]
+	for _, d := range idx.Manifests {
+		if !set[d.Digest] {
+			kept = append(kept, d)
+		}
+	}
+	changed := len(kept) != len(idx.Manifests)
+	idx.Manifests = kept
+	return changed
+}
+
+func withoutDigests(ds []ocispec.Descriptor, set map[digest.Digest]bool) []ocispec.Descriptor {
+	out := ds[:0]
+	for _, d := range ds {
+		if !set[d.Digest] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // mergeDescs adds the descriptors of b that a lacks.
