@@ -210,7 +210,7 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 	defer unlock()
 
 	var superseded []ocispec.Descriptor
-	var pending []ocispec.Descriptor // other writers' entries our push may have replaced
+	var pending []ocispec.Descriptor    // other writers' entries our push may have replaced
 	dropped := map[digest.Digest]bool{} // entries whose manifests are gone
 	backoff := 10 * time.Millisecond
 	confirming := false // this read confirms an entry found in another writer's push
