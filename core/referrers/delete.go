@@ -284,7 +284,9 @@ func (c *Client) deleteOne(ctx context.Context, t target.Target, n deletion, mod
 	err := t.DeleteManifest(ctx, n.desc.Digest)
 	switch {
 	case errors.Is(err, target.ErrNotFound):
-		d.Gone = true
+		// gone meanwhile, or (a layout that records referrers in the tag
+		// only) no record but the entry we removed
+		d.Gone = !upd.found
 	case err != nil:
 		if errors.Is(err, target.ErrUnsupported) {
 			err = fmt.Errorf("%s refuses to delete %s (deletes are disabled or not offered there): %w", t.Name(), n.desc.Digest, err)
@@ -301,23 +303,28 @@ func (c *Client) deleteOne(ctx context.Context, t target.Target, n deletion, mod
 		return d, warnings, err
 	}
 	if gc {
-		warnings = append(warnings, dropOwnTag(ctx, t, n.desc.Digest)...)
+		// tags left with an empty index go: the subject's, and the
+		// referrer's own (its referrers were deleted before it)
+		if upd.found {
+			warnings = append(warnings, dropEmptyTag(ctx, t, n.subject)...)
+		}
+		warnings = append(warnings, dropEmptyTag(ctx, t, n.desc.Digest)...)
 	}
 	return d, warnings, nil
 }
 
-// dropOwnTag deletes, by digest, the referrers tag index of a deleted
-// referrer when it lists nothing (its own referrers were deleted before it),
-// as distribution-spec v1.1.1, "Deleting Manifests" allows. All empty
-// indexes have the same bytes, so this may untag another subject's empty
-// index too: a missing tag and an empty index both mean "no referrers".
-func dropOwnTag(ctx context.Context, t target.Target, referrer digest.Digest) []string {
-	fb, err := readFallback(ctx, t, referrer)
+// dropEmptyTag deletes, by digest, the referrers tag index of subject when
+// it lists nothing (checklist 47; distribution-spec v1.1.1, "Deleting
+// Manifests" allows removing a referrers tag). All empty indexes have the
+// same bytes, so this may untag another subject's empty index too: a missing
+// tag and an empty index both mean "no referrers".
+func dropEmptyTag(ctx context.Context, t target.Target, subject digest.Digest) []string {
+	fb, err := readFallback(ctx, t, subject)
 	if err != nil || !fb.exists || len(fb.index.Manifests) > 0 {
 		return nil
 	}
 	if err := t.DeleteManifest(ctx, fb.desc.Digest); err != nil && !errors.Is(err, target.ErrNotFound) {
-		return []string{fmt.Sprintf("could not delete the empty referrers tag %s of %s: %v", fb.tag, referrer, err)}
+		return []string{fmt.Sprintf("could not delete the empty referrers tag %s of %s: %v", fb.tag, subject, err)}
 	}
 	return nil
 }
