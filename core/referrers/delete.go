@@ -184,7 +184,7 @@ func probeDelete(ctx context.Context, t target.Target) error {
 	case err == nil, errors.Is(err, target.ErrNotFound):
 		return nil
 	case errors.Is(err, target.ErrUnsupported):
-		return fmt.Errorf("%s refuses to delete manifests (deletes are disabled or not offered there); nothing was changed: %w", t.Name(), err)
+		return fmt.Errorf("%s refuses to delete manifests (deletes are disabled or not offered there; asked by deleting a digest no manifest has); nothing was changed: %w", t.Name(), err)
 	}
 	return fmt.Errorf("%s: checking that deletes are allowed (nothing was changed): %w", t.Name(), err)
 }
