@@ -314,7 +314,7 @@ func (c *Client) deleteOne(ctx context.Context, t target.Target, n deletion, mod
 }
 
 // dropEmptyTag deletes, by digest, the referrers tag index of subject when
-// it lists nothing (checklist 47; distribution-spec v1.1.1, "Deleting
+// it lists nothing (distribution-spec v1.1.1, "Deleting
 // Manifests" allows removing a referrers tag). All empty indexes have the
 // same bytes, so this may untag another subject's empty index too: a missing
 // tag and an empty index both mean "no referrers".

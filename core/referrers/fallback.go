@@ -175,7 +175,7 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 // editFallback adds an entry to, or removes one from, the tag schema index of
 // subject so that no other entry is lost when several writers update it at
 // once (distribution-spec v1.1.1, "Pushing Manifests with Subject" and
-// "Deleting Manifests"; checklist 35-45):
+// "Deleting Manifests"):
 //
 //  1. read the index (HEAD, GET), validate it, merge the entry;
 //  2. push it with If-Match (If-None-Match: * when creating) where the target has

@@ -324,7 +324,7 @@ func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
 }
 
 // complete resolves, from the manifest itself, the artifactType of the
-// entries that lack it (old registry data, ACR; checklist 56; image-spec
+// entries that lack it (old registry data, ACR; image-spec
 // v1.1.1 manifest.md, implementers note) or carry the empty descriptor's
 // media type, application/vnd.oci.empty.v1+json, which some clients write
 // into referrers tag schema entries although the manifest declares its real
