@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/oci-referrers/referrers/core/display"
+	"github.com/oci-referrers/referrers/core/layout"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/internal/frontend"
 )
@@ -29,6 +30,8 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 		stdinName      = fs.String("stdin-name", "", "the title (org.opencontainers.image.title) of the file - read from standard input\n"+
 			"(required with -; it is spooled to a temporary file, removed afterwards)")
 	)
+	fs.StringVar(&c.ociStyle, "oci-referrers", "both", "how an oci: layout records the referrer: both (an untagged index.json entry, which oras reads,\n"+
+		"and the <alg>-<hex> referrers tag, which regctl reads), index or tag (one of them only)")
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
 	fs.Lookup("platform").Usage = "for an index SUBJECT, attach to its child for os/arch[/variant], or with all to each of its platform image manifests"
 	fs.Usage = func() {
@@ -49,6 +52,9 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
 		return usageError{err}
+	}
+	if _, err := layout.ParseStyle(c.ociStyle); err != nil {
+		return usagef("--oci-referrers: %w", err)
 	}
 	all := c.platform == referrers.PlatformAll
 	if all {

@@ -94,7 +94,8 @@ func digestLike(s string) bool {
 func (c *common) openTree(e env, r treeRef) (*location, error) {
 	switch r.kind {
 	case "oci":
-		opts := []layout.Option{layout.WithScanBlobs(c.scanBlobs)}
+		style, _ := layout.ParseStyle(c.ociStyle) // checked by the command
+		opts := []layout.Option{layout.WithScanBlobs(c.scanBlobs), layout.WithStyle(style)}
 		if d := cacheDir(e); d != "" {
 			opts = append(opts, layout.WithCacheDir(d))
 		}

@@ -32,6 +32,7 @@ const usage = `referrers attaches OCI 1.1 artifacts to images and lists them.
 Usage:
   referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]
   referrers list SUBJECT [flags]
+  referrers delete REFERENCE [--recursive] [--gc-fallback-index]   (removes a referrer and its tag schema entry)
   referrers check SUBJECT --require TYPE[,TYPE...]   (exit 0 met, 3 not met, 1 error)
   referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
   referrers serve static:DIR [--addr HOST:PORT] [--allow-push] [--allow-delete] [--token-file FILE]
@@ -129,6 +130,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch args[0] {
 	case "attach":
 		err = cmdAttach(ctx, e, args[1:])
+	case "delete", "rm":
+		err = cmdDelete(ctx, e, args[1:])
 	case "list", "ls", "discover":
 		err = cmdList(ctx, e, args[1:])
 	case "index-for":
@@ -243,6 +246,7 @@ type common struct {
 	format        string
 	debug         bool
 	scanBlobs     bool
+	ociStyle      string // how an attach records referrers in an oci: layout (attach --oci-referrers)
 
 	// authHint says where the credentials came from, for explain.
 	authHint string

@@ -2,9 +2,12 @@
 // image-layout.md: the oci-layout file, index.json and blobs/<alg>/<encoded>)
 // as a target.Target, the `oci:DIR[:TAG|@DIGEST]` transport.
 //
-// Referrers are recorded as oras does: the artifact manifest becomes an
-// untagged entry of index.json (so `oras discover --oci-layout` finds it).
-// Listing scans the manifests index.json reaches (through nested indexes) for
+// Referrers are recorded both ways peers read them (WithStyle picks one):
+// the artifact manifest becomes an untagged entry of index.json (so `oras
+// discover --oci-layout` finds it), and an entry of its subject's referrers
+// tag schema index, stored under the tag <alg>-<hex> (so regctl's
+// `artifact list ocidir://` finds it); both are written under the lock, in
+// one replacement of index.json, and a delete removes both. Listing scans the manifests index.json reaches (through nested indexes) for
 // their subject field; the result of a scan is kept, keyed by index.json's
 // identity (size, modification time, inode), in memory and, with WithCacheDir,
 // on disk, so that a later list costs a stat and the referrers' entries, not a
@@ -55,6 +58,8 @@ type Layout struct {
 	// stable trusts a racy snapshot while index.json keeps its key (see
 	// WithStableIndex).
 	stable bool
+	// style is how pushed referrers are recorded (WithStyle).
+	style Style
 
 	mu    sync.Mutex
 	cache *snapshot // the last scan, valid while index.json keeps its key
@@ -488,9 +493,16 @@ func (l *Layout) PushManifest(ctx context.Context, desc ocispec.Descriptor, data
 				break
 			}
 		}
-		if !found {
+		if !found && (subject == nil || l.style != StyleTag) {
 			idx.Manifests = append(idx.Manifests, plain)
 			changed = true
+		}
+		if subject != nil && l.style != StyleIndex {
+			ch, err := l.withTagEntry(&idx, subject.Digest, entry)
+			if err != nil {
+				return target.PushResult{}, err
+			}
+			changed = changed || ch
 		}
 	}
 	if changed {
@@ -554,8 +566,11 @@ func addEntry(list []ocispec.Descriptor, e ocispec.Descriptor) []ocispec.Descrip
 	return out
 }
 
-// DeleteManifest removes the index.json entries of d. The blob stays: another
-// index may list it as a child.
+// DeleteManifest removes the index.json entries of d and, when d is a
+// referrer, its entry in its subject's referrers tag schema index (the tag
+// goes when that index is left empty): both records a push made. The blob
+// stays: another index may list it as a child. ErrNotFound when no record
+// names d.
 func (l *Layout) DeleteManifest(ctx context.Context, d digest.Digest) error {
 	if err := l.writable(); err != nil {
 		return err
@@ -575,11 +590,22 @@ func (l *Layout) DeleteManifest(ctx context.Context, d digest.Digest) error {
 			kept = append(kept, m)
 		}
 	}
-	if len(kept) == len(idx.Manifests) {
+	changed := len(kept) != len(idx.Manifests)
+	idx.Manifests = kept
+	b, err := l.FetchManifest(ctx, ocispec.Descriptor{Digest: d})
+	if err == nil {
+		if _, subject, _ := target.ParseReferrer(ocispec.Descriptor{Digest: d}, b); subject != nil {
+			ch, err := l.withoutTagEntry(&idx, subject.Digest, d)
+			if err != nil {
+				return err
+			}
+			changed = changed || ch
+		}
+	}
+	if !changed {
 		return fmt.Errorf("%s: manifest %s: %w", l.Name(), d, target.ErrNotFound)
 	}
-	idx.Manifests = kept
-	b, err := json.Marshal(idx)
+	b, err = json.Marshal(idx)
 	if err != nil {
 		return err
 	}

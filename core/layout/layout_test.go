@@ -19,9 +19,10 @@ import (
 )
 
 // TestAttachList proves attach-then-list on a layout through the verbs, for
-// each way of recording: auto records an untagged index.json entry (Mode
-// "index"), tag mode records the entry and the referrers tag schema index
-// under the fallback tag sha256-<hex>, and a mix of both. Listing in auto
+// each way of recording: auto records an untagged index.json entry and the
+// referrers tag schema index under the fallback tag sha256-<hex> (Mode
+// "index": the layout records both itself), or only the entry with
+// StyleIndex; tag mode records both through the verbs; and a mix. Listing in auto
 // mode scans first (Mode "scan") and answers from the kept scan afterwards
 // (Mode "index"); every referrer is listed once, with its artifactType and
 // annotations, whether an untagged entry, the tag schema index or both
@@ -30,17 +31,20 @@ func TestAttachList(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
+		style    Style
 		attaches []referrers.Mode
 		wantTag  int // referrers the tag schema index lists
 	}{
-		{"auto", []referrers.Mode{referrers.ModeAuto, referrers.ModeAuto}, 0},
-		{"tag", []referrers.Mode{referrers.ModeTag, referrers.ModeTag}, 2},
-		{"mixed", []referrers.Mode{referrers.ModeAuto, referrers.ModeTag, referrers.ModeAuto}, 1},
+		{"auto", StyleBoth, []referrers.Mode{referrers.ModeAuto, referrers.ModeAuto}, 2},
+		{"auto, index style", StyleIndex, []referrers.Mode{referrers.ModeAuto, referrers.ModeAuto}, 0},
+		{"tag", StyleBoth, []referrers.Mode{referrers.ModeTag, referrers.ModeTag}, 2},
+		{"mixed", StyleBoth, []referrers.Mode{referrers.ModeAuto, referrers.ModeTag, referrers.ModeAuto}, 3},
+		{"mixed, index style", StyleIndex, []referrers.Mode{referrers.ModeAuto, referrers.ModeTag, referrers.ModeAuto}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			l := f.open(t)
+			l := f.open(t, WithStyle(tc.style))
 			var all []digest.Digest
 			for i, mode := range tc.attaches {
 				res := attach(t, l, f.subject, tc.name+string(rune('a'+i)), mode)

@@ -15,26 +15,9 @@ import (
 	"github.com/oci-referrers/referrers/core/target"
 )
 
-// FallbackTag is the referrers tag schema tag of a subject digest: the algorithm
-// truncated to 32 characters, "-", the encoded part truncated to 64, with every
-// character outside [a-zA-Z0-9._-] replaced by "-" (distribution-spec main,
-// "Referrers Tag Schema"; the same as v1.1.1 for sha256; checklist 34).
-func FallbackTag(d digest.Digest) string {
-	alg, enc := string(d.Algorithm()), d.Encoded()
-	if len(alg) > 32 {
-		alg = alg[:32]
-	}
-	if len(enc) > 64 {
-		enc = enc[:64]
-	}
-	b := []byte(alg + "-" + enc)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			b[i] = '-'
-		}
-	}
-	return string(b)
-}
+// FallbackTag is the referrers tag schema tag of a subject digest
+// (distribution-spec main, "Referrers Tag Schema"; see target.FallbackTag).
+func FallbackTag(d digest.Digest) string { return target.FallbackTag(d) }
 
 // fallback is the state of a tag schema index as read.
 type fallback struct {
@@ -129,14 +112,70 @@ func encodeIndex(idx ocispec.Index) ([]byte, ocispec.Descriptor, error) {
 	return b, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(b), Size: int64(len(b))}, nil
 }
 
-// fallbackUpdate is the outcome of updateFallback.
+// fallbackUpdate is the outcome of an update of the tag schema index.
 type fallbackUpdate struct {
 	tag      string
 	warnings []string
+	// found: a removal found the entry listed (and removed it); removed is
+	// that entry as the index had it.
+	found   bool
+	removed ocispec.Descriptor
 }
 
-// updateFallback adds entry to the tag schema index of subject so that no entry
-// is lost when several writers update it at once (checklist 35-44):
+// fallbackEdit is what an update does to the tag schema index: add an entry
+// (attach), or remove the entry of a digest (delete). Exactly one is set.
+type fallbackEdit struct {
+	add    ocispec.Descriptor // zero Digest: nothing to add
+	remove digest.Digest      // "": nothing to remove
+}
+
+// done reports whether idx already reflects e and lists every one of more
+// (other writers' entries our push may have replaced).
+func (e fallbackEdit) done(idx ocispec.Index, more []ocispec.Descriptor) bool {
+	if e.add.Digest != "" && !contains(idx, e.add.Digest) || e.remove != "" && contains(idx, e.remove) {
+		return false
+	}
+	for _, d := range more {
+		if !contains(idx, d.Digest) {
+			return false
+		}
+	}
+	return true
+}
+
+// apply changes idx as e says and merges more back; it reports whether idx
+// changed.
+func (e fallbackEdit) apply(idx *ocispec.Index, more []ocispec.Descriptor) bool {
+	changed := false
+	if e.add.Digest != "" {
+		changed = merge(idx, e.add)
+	}
+	if e.remove != "" {
+		kept := idx.Manifests[:0]
+		for _, d := range idx.Manifests {
+			if d.Digest != e.remove {
+				kept = append(kept, d)
+			}
+		}
+		changed = len(kept) != len(idx.Manifests)
+		idx.Manifests = kept
+	}
+	for _, p := range more {
+		changed = merge(idx, p) || changed
+	}
+	return changed
+}
+
+// updateFallback adds entry to the tag schema index of subject (see
+// editFallback).
+func (c *Client) updateFallback(ctx context.Context, t target.Target, subject digest.Digest, entry ocispec.Descriptor, gc bool) (fallbackUpdate, error) {
+	return c.editFallback(ctx, t, subject, fallbackEdit{add: entry}, gc)
+}
+
+// editFallback adds an entry to, or removes one from, the tag schema index of
+// subject so that no other entry is lost when several writers update it at
+// once (distribution-spec v1.1.1, "Pushing Manifests with Subject" and
+// "Deleting Manifests"):
 //
 //  1. read the index (HEAD, GET), validate it, merge the entry;
 //  2. push it with If-Match (If-None-Match: * when creating) where the target has
@@ -148,21 +187,31 @@ type fallbackUpdate struct {
 //     completed, and verified after the guard plus twice the read's and the
 //     push's own durations, so that any other writer that read before our push
 //     has pushed by then (the waits scale with the registry's latency);
-//  4. re-read: if the entry is gone, another writer overwrote it: start over
-//     after a jittered backoff. Rounds are bounded (ErrFallbackConflict).
-//     An entry found again in a later round is in another writer's push; unless
-//     conditions are honoured it is trusted only when it is still there after
-//     the same settling wait as our own push.
+//  4. re-read: if the entry is gone (or, for a removal, back), another writer
+//     overwrote it: start over after a jittered backoff. Rounds are bounded
+//     (ErrFallbackConflict). An edit found done in a later round is in
+//     another writer's push; unless conditions are honoured it is trusted
+//     only when it still holds after the same settling wait as our own push.
+//     A removal verified after a plain push is confirmed once more after
+//     that wait: an attach whose read came before it may still push the
+//     entry back (and an attach that saw the entry in such a push while its
+//     own push was in flight merges it back, see pushWatched).
+//
+// A removal that finds the entry absent pushes nothing; one that empties
+// the index pushes an empty index (the tag stays: deleting it would need a
+// tag delete, which registries may not offer, and an empty index means "no
+// referrers" to every reader).
 //
 // With gc, the superseded index is deleted by digest once the new one is
 // verified; a failure there is a warning (checklist 43, 44).
-func (c *Client) updateFallback(ctx context.Context, t target.Target, subject digest.Digest, entry ocispec.Descriptor, gc bool) (fallbackUpdate, error) {
+func (c *Client) editFallback(ctx context.Context, t target.Target, subject digest.Digest, edit fallbackEdit, gc bool) (fallbackUpdate, error) {
 	res := fallbackUpdate{tag: FallbackTag(subject)}
 	unlock := c.lock(t.Name() + ":" + res.tag)
 	defer unlock()
 
 	var superseded []ocispec.Descriptor
-	var pending []ocispec.Descriptor // other writers' entries our push may have replaced
+	var pending []ocispec.Descriptor    // other writers' entries our push may have replaced
+	dropped := map[digest.Digest]bool{} // entries whose manifests are gone
 	backoff := 10 * time.Millisecond
 	confirming := false // this read confirms an entry found in another writer's push
 	for attempt := 0; attempt < c.attempts; attempt++ {
@@ -179,7 +228,12 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		}
 		readDone := time.Now()
 		readDur := readDone.Sub(readAt)
-		if containsAll(fb.index, entry, pending) && attempt > 0 {
+		for _, d := range fb.index.Manifests {
+			if edit.remove != "" && d.Digest == edit.remove {
+				res.found, res.removed = true, d
+			}
+		}
+		if edit.done(fb.index, pending) && attempt > 0 {
 			// Our entry is there, after a round that did not verify: another
 			// writer merged it. Where conditions are honoured that push is
 			// final. Otherwise it is as exposed to writers that read before
@@ -195,9 +249,9 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			continue
 		}
 		confirming = false
-		changed := merge(&fb.index, entry)
-		for _, p := range pending {
-			changed = merge(&fb.index, p) || changed
+		changed := edit.apply(&fb.index, pending)
+		if dropEntries(&fb.index, dropped) {
+			changed = true
 		}
 		if !changed {
 			return c.finish(ctx, t, res, superseded, fb, gc), nil
@@ -206,13 +260,26 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 		if err != nil {
 			return res, err
 		}
-		conditional, pushDur, seen, err := c.pushIndex(ctx, t, subject, fb, desc, data, readDone)
+		conditional, pushDur, seen, err := c.pushIndex(ctx, t, subject, fb, desc, data, readDone, edit.remove)
 		switch {
 		case errors.Is(err, errStale), errors.Is(err, target.ErrStale), errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
 			continue
 		case err != nil:
-			return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
+			// A registry that checks an index's children refuses an index
+			// that lists a deleted manifest (a concurrent delete, or one by
+			// a tool that left the entry): drop those and try again.
+			gone := c.goneEntries(ctx, t, fb.index)
+			if len(gone) == 0 {
+				return res, fmt.Errorf("push referrers tag %s: %w", res.tag, err)
+			}
+			for _, d := range gone {
+				dropped[d] = true
+				res.warnings = append(res.warnings, fmt.Sprintf("the referrers tag %s listed %s, whose manifest no longer exists; dropped it", res.tag, d))
+			}
+			c.logf("%s:%s: push refused (%v); %d listed manifests no longer exist: dropping them (round %d)", t.Name(), res.tag, err, len(gone), attempt+1)
+			pending = withoutDigests(pending, dropped)
+			continue
 		}
 		if fb.exists && fb.desc.Digest != desc.Digest {
 			superseded = append(superseded, fb.desc)
@@ -222,7 +289,11 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			// read had not: their writers may have verified them already,
 			// and our push replaced them. Merge them back.
 			c.logf("%s:%s: %d entries appeared while our push was in flight; merging them back (round %d)", t.Name(), res.tag, len(seen), attempt+1)
-			pending = mergeDescs(pending, seen)
+			// an entry deleted since (its delete verified) is not merged back
+			for _, d := range c.goneEntries(ctx, t, ocispec.Index{Manifests: seen}) {
+				dropped[d] = true
+			}
+			pending = withoutDigests(mergeDescs(pending, seen), dropped)
 			continue
 		}
 		if !conditional {
@@ -234,18 +305,30 @@ func (c *Client) updateFallback(ctx context.Context, t target.Target, subject di
 			}
 		}
 		// verify: a HEAD that finds our index under the tag is enough
-		if now, err := t.Resolve(ctx, res.tag); err == nil && now.Digest == desc.Digest {
-			return c.finish(ctx, t, res, superseded, fallback{desc: desc}, gc), nil
+		verified := false
+		now := fallback{desc: desc}
+		if d, err := t.Resolve(ctx, res.tag); err == nil && d.Digest == desc.Digest {
+			verified = true
+		} else {
+			check, err := readFallback(ctx, t, subject)
+			if err != nil {
+				return res, fmt.Errorf("verify referrers tag %s: %w", res.tag, err)
+			}
+			verified, now = edit.done(check.index, pending), check
 		}
-		check, err := readFallback(ctx, t, subject)
-		if err != nil {
-			return res, fmt.Errorf("verify referrers tag %s: %w", res.tag, err)
+		if verified && edit.remove != "" && !conditional {
+			// confirm a removal once more after the settling wait (see above)
+			if err := c.sleep(ctx, c.settle(readDur, pushDur)); err != nil {
+				return res, err
+			}
+			confirming = true
+			continue
 		}
-		if containsAll(check.index, entry, pending) {
-			return c.finish(ctx, t, res, superseded, check, gc), nil
+		if verified {
+			return c.finish(ctx, t, res, superseded, now, gc), nil
 		}
 		// overwritten by a writer that read before our push: merge again
-		c.logf("%s:%s: our entry was overwritten by another writer; merging again (round %d)", t.Name(), res.tag, attempt+1)
+		c.logf("%s:%s: our edit was overwritten by another writer; merging again (round %d)", t.Name(), res.tag, attempt+1)
 	}
 	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
 }
@@ -279,7 +362,9 @@ const (
 // pushIndex pushes the merged index under the tag, conditionally where the
 // target honours conditions. It reports whether the push that landed was
 // conditional and how long it took. errStale means: read again.
-func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.Digest, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time) (bool, time.Duration, []ocispec.Descriptor, error) {
+// removed is the digest a removal took out of the index, which the watch of a
+// plain push must not take for another writer's entry.
+func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.Digest, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time, removed digest.Digest) (bool, time.Duration, []ocispec.Descriptor, error) {
 	name := t.Name()
 	if c.repo(name).cond == condUnknown {
 		if time.Since(readDone) > c.guard {
@@ -288,7 +373,7 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 		at := time.Now()
 		// the probe is a plain push where conditions are ignored: no retry
 		// past the guard, and watched like one
-		seen, err := c.pushWatched(ctx, t, subject, fb.index, func() error {
+		seen, err := c.pushWatched(ctx, t, subject, fb.index, removed, func() error {
 			_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: readDone.Add(c.guard)})
 			return err
 		})
@@ -328,7 +413,7 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 	}
 	at := time.Now()
 	if !conditional {
-		seen, err := c.pushWatched(ctx, t, subject, fb.index, func() error {
+		seen, err := c.pushWatched(ctx, t, subject, fb.index, removed, func() error {
 			_, err := t.PushManifest(ctx, desc, data, opts)
 			return err
 		})
@@ -352,12 +437,16 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 // their writers verified them (a slow push outlasting their settling wait),
 // so the caller merges them back. Without conditional requests this closes
 // what timing alone leaves open: a push that takes longer than the others'
-// settle is watched the whole time it is in flight.
-func (c *Client) pushWatched(ctx context.Context, t target.Target, subject digest.Digest, ours ocispec.Index, push func() error) ([]ocispec.Descriptor, error) {
+// settle is watched the whole time it is in flight. The entry of removed
+// (what our push takes out) is not another writer's.
+func (c *Client) pushWatched(ctx context.Context, t target.Target, subject digest.Digest, ours ocispec.Index, removed digest.Digest, push func() error) ([]ocispec.Descriptor, error) {
 	wctx, stop := context.WithCancel(ctx)
 	found := make(chan []ocispec.Descriptor, 1)
 	go func() {
-		have := make(map[digest.Digest]bool, len(ours.Manifests))
+		have := make(map[digest.Digest]bool, len(ours.Manifests)+1)
+		if removed != "" {
+			have[removed] = true
+		}
 		for _, d := range ours.Manifests {
 			have[d.Digest] = true
 		}
@@ -388,17 +477,50 @@ func (c *Client) pushWatched(ctx context.Context, t target.Target, subject diges
 	return <-found, err
 }
 
-// containsAll reports whether idx lists entry and every one of more.
-func containsAll(idx ocispec.Index, entry ocispec.Descriptor, more []ocispec.Descriptor) bool {
-	if !contains(idx, entry.Digest) {
-		return false
-	}
-	for _, d := range more {
-		if !contains(idx, d.Digest) {
-			return false
+// goneEntries returns the digests idx lists whose manifests t no longer
+// holds (a HEAD each, at most c.parallel at once). Other errors count as
+// present: only a manifest known to be gone is dropped.
+func (c *Client) goneEntries(ctx context.Context, t target.Target, idx ocispec.Index) []digest.Digest {
+	gone := make([]bool, len(idx.Manifests))
+	_ = fanOut(ctx, len(idx.Manifests), c.parallel, func(ctx context.Context, i int) error {
+		_, err := t.Resolve(ctx, idx.Manifests[i].Digest.String())
+		gone[i] = errors.Is(err, target.ErrNotFound)
+		return nil
+	})
+	var out []digest.Digest
+	for i, g := range gone {
+		if g {
+			out = append(out, idx.Manifests[i].Digest)
 		}
 	}
-	return true
+	return out
+}
+
+// dropEntries removes the entries of idx whose digests are in set; it
+// reports whether any was.
+func dropEntries(idx *ocispec.Index, set map[digest.Digest]bool) bool {
+	if len(set) == 0 {
+		return false
+	}
+	kept := idx.Manifests[:0]
+	for _, d := range idx.Manifests {
+		if !set[d.Digest] {
+			kept = append(kept, d)
+		}
+	}
+	changed := len(kept) != len(idx.Manifests)
+	idx.Manifests = kept
+	return changed
+}
+
+func withoutDigests(ds []ocispec.Descriptor, set map[digest.Digest]bool) []ocispec.Descriptor {
+	out := ds[:0]
+	for _, d := range ds {
+		if !set[d.Digest] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // mergeDescs adds the descriptors of b that a lacks.

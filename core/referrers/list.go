@@ -296,10 +296,11 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			applied = false // the tag's entries were not filtered by the registry
 		}
 	}
-	descs, err := c.complete(ctx, t, dedupe(descs))
+	descs, w, err := c.complete(ctx, t, dedupe(descs))
 	if err != nil {
 		return nil, "", nil, err
 	}
+	warnings = append(warnings, w...)
 	out := descs[:0]
 	for _, d := range descs {
 		if (applied && len(f.annotations) == 0) || f.keep(d) {
@@ -322,19 +323,30 @@ func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
 	return out
 }
 
-// complete fills in artifactType for descriptors of image manifests that lack
-// it, from the manifest itself (checklist 56; image-spec v1.1.1 manifest.md,
-// implementers note).
-func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+// complete resolves, from the manifest itself, the artifactType of the
+// entries that lack it (old registry data, ACR; image-spec
+// v1.1.1 manifest.md, implementers note) or carry the empty descriptor's
+// media type, application/vnd.oci.empty.v1+json, which some clients write
+// into referrers tag schema entries although the manifest declares its real
+// type (image-spec v1.1.1 manifest.md: an artifact with an empty config sets
+// artifactType). Only those entries are fetched, each named in --debug. An
+// entry whose manifest is gone (a stale tag schema entry) is left out with a
+// warning.
+func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Descriptor) ([]ocispec.Descriptor, []string, error) {
 	var todo []int
 	for i, d := range ds {
-		if d.ArtifactType == "" && !IsIndex(d.MediaType) {
+		if d.ArtifactType == ocispec.MediaTypeEmptyJSON || d.ArtifactType == "" && !IsIndex(d.MediaType) {
 			todo = append(todo, i)
 		}
 	}
+	gone := make([]bool, len(ds))
 	err := fanOut(ctx, len(todo), c.parallel, func(ctx context.Context, j int) error {
 		i := todo[j]
 		b, err := t.FetchManifest(ctx, ds[i])
+		if errors.Is(err, target.ErrNotFound) {
+			gone[i] = true
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("complete artifactType of %s: %w", ds[i].Digest, err)
 		}
@@ -342,13 +354,26 @@ func (c *Client) complete(ctx context.Context, t target.Target, ds []ocispec.Des
 		if err != nil {
 			return err
 		}
+		c.logf("%s: entry %s has artifactType %q; its manifest says %q", t.Name(), ds[i].Digest, ds[i].ArtifactType, e.ArtifactType)
 		ds[i].ArtifactType = e.ArtifactType
 		if ds[i].Annotations == nil {
 			ds[i].Annotations = e.Annotations
 		}
 		return nil
 	})
-	return ds, err
+	if err != nil {
+		return nil, nil, err
+	}
+	var warnings []string
+	out := ds[:0]
+	for i, d := range ds {
+		if gone[i] {
+			warnings = append(warnings, fmt.Sprintf("%s is listed but its manifest no longer exists; left out", d.Digest))
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, warnings, nil
 }
 
 // selfListedWarning is the warning for a referrers tag index that lists the

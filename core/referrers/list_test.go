@@ -2,6 +2,7 @@ package referrers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -543,5 +544,76 @@ func TestListMixedState(t *testing.T) {
 	}
 	if want := sortedDigests(inAPI); !slices.Equal(digests(res.Referrers), want) {
 		t.Errorf("api mode listed %v, want %v", digests(res.Referrers), want)
+	}
+}
+
+// TestListResolvesBrokenEntries: tag schema entries some clients write with
+// no artifactType or with the empty descriptor's media type, although the
+// manifest declares its real type, are resolved from the manifest (and only
+// they are fetched), so that a filter or a policy check does not miss them;
+// --debug names each; an entry whose manifest is gone is left out with a
+// warning.
+func TestListResolvesBrokenEntries(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		types    []string // the filter
+		wantSig  bool     // the broken signature entries are listed
+		wantSBOM bool
+	}{
+		{"filtered to the real type", []string{typeSig}, true, false},
+		{"filtered to another type", []string{typeSBOM}, false, true},
+		{"unfiltered (check)", nil, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
+			empty := putReferrer(t, w.fake, w.subject, typeSig, "empty-type", nil)
+			missing := putReferrer(t, w.fake, w.subject, typeSig, "missing-type", nil)
+			sbom := putReferrer(t, w.fake, w.subject, typeSBOM, "sbom", nil)
+			stale := putReferrer(t, w.fake, w.subject, typeSig, "stale", nil)
+			if err := w.repo(t).DeleteManifest(ctxT(t), stale.Digest); err != nil {
+				t.Fatal(err)
+			}
+			empty.ArtifactType = ocispec.MediaTypeEmptyJSON
+			missing.ArtifactType = ""
+			stale.ArtifactType = ocispec.MediaTypeEmptyJSON
+			seedIndex(t, w.fake, w.subject.Digest, empty, missing, sbom, stale)
+			w.fake.ResetRequests()
+
+			var debug strings.Builder
+			res, err := New(WithDebug(&debug)).List(ctxT(t), w.repo(t), w.subject, ListOptions{ArtifactTypes: tc.types})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[digest.Digest]string{}
+			for _, n := range res.Referrers {
+				got[n.Descriptor.Digest] = n.Descriptor.ArtifactType
+			}
+			want := map[digest.Digest]string{}
+			if tc.wantSig {
+				want[empty.Digest], want[missing.Digest] = typeSig, typeSig
+			}
+			if tc.wantSBOM {
+				want[sbom.Digest] = typeSBOM
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("listed %v, want %v", got, want)
+			}
+			for _, d := range []digest.Digest{empty.Digest, missing.Digest} {
+				if n := len(requestsMatching(w.fake, http.MethodGet, "/manifests/"+d.String())); n != 1 {
+					t.Errorf("%d GETs of broken entry %s, want 1", n, d)
+				}
+				if !strings.Contains(debug.String(), d.String()) {
+					t.Errorf("--debug does not name the resolved entry %s:\n%s", d, debug.String())
+				}
+			}
+			if n := len(requestsMatching(w.fake, http.MethodGet, "/manifests/"+sbom.Digest.String())); n != 0 {
+				t.Errorf("%d GETs of a sound entry's manifest, want 0", n)
+			}
+			if !strings.Contains(strings.Join(res.Warnings, "\n"), stale.Digest.String()) {
+				t.Errorf("warnings %q do not name the stale entry %s", res.Warnings, stale.Digest)
+			}
+		})
 	}
 }

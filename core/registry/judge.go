@@ -92,6 +92,10 @@ func judge(o op, a answer) (ok bool, kind error) {
 			return true, nil
 		case s == http.StatusPreconditionFailed:
 			return false, target.ErrPreconditionFailed
+		case a.conditional && s == http.StatusBadRequest && (has(a.codes, "MANIFEST_BLOB_UNKNOWN") || has(a.codes, "MANIFEST_INVALID")):
+			// the manifest itself was refused (an index listing a deleted
+			// manifest, checked before the condition): not the header
+			return false, nil
 		case a.conditional && (s == http.StatusBadRequest || s == http.StatusNotImplemented):
 			return false, target.ErrConditionalUnsupported
 		case s == http.StatusRequestEntityTooLarge:

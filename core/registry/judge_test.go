@@ -100,10 +100,11 @@ func TestJudge(t *testing.T) {
 		{name: "referrers 503", op: opReferrers, status: 503, want: errPlain},                                                                                                   // checklist 25
 
 		// Manifest PUT.
-		{name: "manifest put 201", op: opManifestPut, method: "PUT", status: 201, want: nil},                                                                                           // checklist 28
-		{name: "manifest put 412", op: opManifestPut, method: "PUT", status: 412, conditional: true, body: errBody("PRECONDITION_FAILED"), want: target.ErrPreconditionFailed},         // checklist 40
-		{name: "manifest put 400 conditional", op: opManifestPut, method: "PUT", status: 400, conditional: true, body: errBody("UNSUPPORTED"), want: target.ErrConditionalUnsupported}, // checklist 40
-		{name: "manifest put 501 conditional", op: opManifestPut, method: "PUT", status: 501, conditional: true, want: target.ErrConditionalUnsupported},                               // checklist 40
+		{name: "manifest put 201", op: opManifestPut, method: "PUT", status: 201, want: nil},                                                                                                   // checklist 28
+		{name: "manifest put 412", op: opManifestPut, method: "PUT", status: 412, conditional: true, body: errBody("PRECONDITION_FAILED"), want: target.ErrPreconditionFailed},                 // checklist 40
+		{name: "manifest put 400 conditional", op: opManifestPut, method: "PUT", status: 400, conditional: true, body: errBody("UNSUPPORTED"), want: target.ErrConditionalUnsupported},         // checklist 40
+		{name: "manifest put 400 conditional MANIFEST_BLOB_UNKNOWN", op: opManifestPut, method: "PUT", status: 400, conditional: true, body: errBody("MANIFEST_BLOB_UNKNOWN"), want: errPlain}, // an index listing a deleted manifest
+		{name: "manifest put 501 conditional", op: opManifestPut, method: "PUT", status: 501, conditional: true, want: target.ErrConditionalUnsupported},                                       // checklist 40
 		{name: "manifest put 400 plain", op: opManifestPut, method: "PUT", status: 400, body: errBody("MANIFEST_INVALID"), want: errPlain},
 		{name: "manifest put 413", op: opManifestPut, method: "PUT", status: 413, body: errBody("SIZE_INVALID"), want: target.ErrTooLarge}, // checklist 58
 		{name: "manifest put 404 NAME_UNKNOWN", op: opManifestPut, method: "PUT", status: 404, body: errBody("NAME_UNKNOWN"), want: errPlain},

@@ -4,11 +4,12 @@ package interop
 // (producer → consumer on one layout directory), and a registry-v2 static
 // tree whose pre-rendered referrers indexes are rebuilt by index-for --all.
 //
-// The tools record a referrer in a layout differently: oras (and our default
-// attach) adds the artifact manifest as an untagged entry of index.json;
-// regctl (ocidir://) stores a tag-schema index under the tag sha256-<hex> and
-// adds nothing else; our --referrers-mode tag does both. regctl reads only the
-// tag, so it does not see untagged entries: those cells are recorded under a
+// The tools record a referrer in a layout differently: oras adds the
+// artifact manifest as an untagged entry of index.json; regctl (ocidir://)
+// stores a tag-schema index under the tag sha256-<hex> and adds nothing
+// else; our attach does both by default (so both peers list it), and with
+// --oci-referrers index only what oras does. regctl reads only the tag, so
+// it does not see untagged-only entries: those cells are recorded under a
 // case of their own and assert that regctl sees nothing, so that a change in
 // the pinned regctl is noticed.
 
@@ -159,6 +160,8 @@ func layoutTool(t *testing.T, name string) onLayout {
 		return onLayout{&ours{oracle.NewReferrers(t)}, oci}
 	case "referrers(tag)":
 		return onLayout{&oursTagMode{ours{oracle.NewReferrers(t)}}, oci}
+	case "referrers(index)":
+		return onLayout{&oursIndexStyle{ours{oracle.NewReferrers(t)}}, oci}
 	case "oras":
 		return onLayout{&orasLayout{oracle.NewOras(t)}, func(dir, suffix string) string { return dir + suffix }}
 	case "regctl":
@@ -177,6 +180,28 @@ func (c *oursTagMode) attach(t *testing.T, subject string, a artifact) string {
 	c.x.Dir = t.TempDir()
 	annFile := a.writeFiles(t, c.x.Dir)
 	args := []string{"attach", "--format", "json", "--referrers-mode", "tag", subject, "--artifact-type", a.artifactType}
+	for _, f := range a.files {
+		args = append(args, f.name+":"+f.mediaType)
+	}
+	args = append(args, annotationArgs(a, annFile)...)
+	d, err := digestOf("referrers", c.x.Must(args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// oursIndexStyle is our CLI attaching with --oci-referrers index: only the
+// untagged index.json entry, as oras records it.
+type oursIndexStyle struct{ ours }
+
+func (c *oursIndexStyle) name() string { return "referrers(index)" }
+
+func (c *oursIndexStyle) attach(t *testing.T, subject string, a artifact) string {
+	t.Helper()
+	c.x.Dir = t.TempDir()
+	annFile := a.writeFiles(t, c.x.Dir)
+	args := []string{"attach", "--format", "json", "--oci-referrers", "index", subject, "--artifact-type", a.artifactType}
 	for _, f := range a.files {
 		args = append(args, f.name+":"+f.mediaType)
 	}
@@ -221,8 +246,11 @@ func (c *orasLayout) list(t *testing.T, subject string, depth int, platform stri
 }
 
 // writesTag reports whether the producer records its referrer in the
-// referrers tag (the only thing regctl reads).
-func writesTag(producer string) bool { return producer == "regctl" || producer == "referrers(tag)" }
+// referrers tag (the only thing regctl reads): regctl, and our attach unless
+// told to keep oras's style only.
+func writesTag(producer string) bool {
+	return producer == "regctl" || producer == "referrers" || producer == "referrers(tag)"
+}
 
 // checkLayoutShape asserts how producer recorded artifact art in the layout:
 // an untagged index.json entry, the referrers tag, or both. For peers it
@@ -290,14 +318,16 @@ func matrixCaseNamed(name string) matrixCase {
 
 // TestLayoutMatrix is producer × consumer on one OCI image layout for each of
 // three kinds of artifact: the consumer lists the producer's artifact exactly
-// once with its digest, artifactType and annotations. regctl, which reads only
-// the referrers tag, must see nothing of producers that write untagged
-// entries only (recorded as a case of its own).
+// once with its digest, artifactType and annotations; in particular regctl
+// (`regctl artifact list ocidir://...`) lists what our default attach wrote.
+// regctl, which reads only the referrers tag, must see nothing of producers
+// that write untagged entries only (oras, our --oci-referrers index; recorded
+// as a case of its own).
 func TestLayoutMatrix(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"one-file", "several-files", "no-files"} {
 		kase := matrixCaseNamed(name)
-		for _, p := range []string{"referrers", "referrers(tag)", "oras", "regctl"} {
+		for _, p := range []string{"referrers", "referrers(tag)", "referrers(index)", "oras", "regctl"} {
 			t.Run(name+"/"+p, func(t *testing.T) {
 				t.Parallel()
 				dir, subject := newOCILayout(t)
@@ -317,7 +347,7 @@ func TestLayoutMatrix(t *testing.T) {
 						consumer := layoutTool(t, cn)
 						if limited {
 							got := consumer.list(t, consumer.ref(dir, ":v1"), 1, "")
-							t.Logf("regctl lists %d referrer(s) of a layout whose only record is an untagged index.json entry (expected limitation: attach with --referrers-mode tag for regctl)", len(got))
+							t.Logf("regctl lists %d referrer(s) of a layout whose only record is an untagged index.json entry (expected limitation: our default attach, without --oci-referrers index, writes the tag too)", len(got))
 							if len(got) != 0 {
 								t.Errorf("regctl now lists %v: it reads untagged entries; move this cell to the plain case and update the README's advice", digests(got))
 							}
@@ -440,7 +470,7 @@ func TestLayoutMixed(t *testing.T) {
 	}
 	at := "oci:" + dir + ":v1"
 	top := map[string]artifact{}
-	var sbom, regctlTop string
+	var sbom, regctlTop, oursTop string
 	for _, step := range []struct {
 		producer string
 		art      artifact
@@ -468,6 +498,8 @@ func TestLayoutMixed(t *testing.T) {
 			sbom = d
 		case "regctl":
 			regctlTop = d
+		case "referrers":
+			oursTop = d
 		}
 		got := our.list(t, at, 1, "")
 		for d, a := range top {
@@ -478,15 +510,18 @@ func TestLayoutMixed(t *testing.T) {
 		}
 	}
 	sigs := map[string]artifact{}
-	var regctlSig string
+	var regctlSig, oursSig string
 	for _, p := range []string{"referrers", "oras", "regctl"} {
 		l := tools[p]
 		a := signature
 		a.annotations = withProducer(signature.annotations, p)
 		d := l.attach(t, l.ref(dir, "@"+sbom), a)
 		sigs[d] = a
-		if p == "regctl" {
+		switch p {
+		case "regctl":
 			regctlSig = d
+		case "referrers":
+			oursSig = d
 		}
 	}
 
@@ -531,14 +566,18 @@ func TestLayoutMixed(t *testing.T) {
 		c := layoutTool(t, "regctl")
 		got := c.list(t, c.ref(dir, ":v1"), 1, "")
 		t.Logf("regctl lists %v of the image, %d referrers in all (only what the referrers tag holds)", digests(got), len(top))
+		// the tag holds regctl's and ours (our attach merged regctl's
+		// entry), not oras's untagged-only SBOM
 		expectOnce(t, got, regctlTop, top[regctlTop])
-		if len(got) != 1 {
-			t.Errorf("regctl lists %v, want only its own tag-schema referrer", digests(got))
+		expectOnce(t, got, oursTop, top[oursTop])
+		if len(got) != 2 {
+			t.Errorf("regctl lists %v, want its own and ours", digests(got))
 		}
 		got = c.list(t, c.ref(dir, "@"+sbom), 1, "")
 		expectOnce(t, got, regctlSig, sigs[regctlSig])
-		if len(got) != 1 {
-			t.Errorf("regctl lists %v on the SBOM, want only its own signature", digests(got))
+		expectOnce(t, got, oursSig, sigs[oursSig])
+		if len(got) != 2 {
+			t.Errorf("regctl lists %v on the SBOM, want its own signature and ours", digests(got))
 		}
 	})
 }

@@ -126,10 +126,10 @@ func (r *Registry) Log() string {
 	return string(b)
 }
 
-// RegistryOption configures StartOlareg.
+// RegistryOption configures StartOlareg and StartDistribution.
 type RegistryOption func(*regConfig)
 
-type regConfig struct{ noAPI bool }
+type regConfig struct{ noAPI, noDelete bool }
 
 // WithoutReferrersAPI starts olareg with the Referrers API off: it then
 // answers 405 on /referrers/, an "unsupported" answer.
@@ -154,10 +154,25 @@ func StartOlareg(t testing.TB, opts ...RegistryOption) *Registry {
 	})
 }
 
+// WithoutDeletes starts distribution with deletes disabled
+// (storage.delete.enabled: false): it then answers every manifest DELETE
+// with 405 UNSUPPORTED.
+func WithoutDeletes() RegistryOption { return func(c *regConfig) { c.noDelete = true } }
+
 // StartDistribution starts distribution v3.1.2 with a filesystem store in a
 // temporary directory and deletes enabled. It has no Referrers API.
 func StartDistribution(t testing.TB) *Registry {
 	t.Helper()
+	return StartDistributionWith(t)
+}
+
+// StartDistributionWith is StartDistribution with options (WithoutDeletes).
+func StartDistributionWith(t testing.TB, opts ...RegistryOption) *Registry {
+	t.Helper()
+	var c regConfig
+	for _, o := range opts {
+		o(&c)
+	}
 	bin := Require(t, Distribution)
 	return start(t, Distribution, false, func(port int, dir string) *exec.Cmd {
 		cfg := fmt.Sprintf(`version: 0.1
@@ -169,7 +184,7 @@ storage:
   filesystem:
     rootdirectory: %s
   delete:
-    enabled: true
+    enabled: %t
   maintenance:
     uploadpurging:
       enabled: false
@@ -177,7 +192,7 @@ http:
   addr: 127.0.0.1:%d
   debug:
     addr: ""
-`, filepath.Join(dir, "storage"), port)
+`, filepath.Join(dir, "storage"), !c.noDelete, port)
 		p := filepath.Join(dir, "config.yml")
 		if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)

@@ -131,7 +131,8 @@ func open(t *testing.T, kind, dir string) store {
 	var s store
 	var err error
 	if kind == "oci" {
-		s, err = layout.Open(filepath.Join(dir, "layout"))
+		// the golden layout records referrers as oras does (testdata/trees/README.md)
+		s, err = layout.Open(filepath.Join(dir, "layout"), layout.WithStyle(layout.StyleIndex))
 	} else {
 		s, err = static.Open(filepath.Join(dir, "static"), "app")
 	}
