@@ -215,22 +215,35 @@ func (c *Client) Copy(ctx context.Context, src, dst target.Target, subject ocisp
 	if err != nil {
 		return cp.res, err
 	}
-	levels, err := cp.walk(ctx, anchors, srcMode)
-	if err != nil {
-		return cp.res, err
-	}
 	for _, a := range anchors {
 		cp.planned = append(cp.planned, a.desc)
 	}
+	// The subject is copied while its referrers graph is listed at src.
+	var levels [][]copyRef
+	var walkErr, subjectErr error
+	fanOut(ctx, 2, 2, func(ctx context.Context, i int) error {
+		if i == 0 {
+			levels, walkErr = cp.walk(ctx, anchors, srcMode)
+		} else {
+			subjectErr = cp.subject(ctx, subject, anchors)
+		}
+		return nil // each error is judged below: a failed listing is not a partial copy
+	})
+	if walkErr != nil {
+		if subjectErr == nil && ctx.Err() == nil {
+			return cp.res, cp.fail(walkErr)
+		}
+		return cp.res, walkErr
+	}
+	cp.mu.Lock()
 	for _, l := range levels {
 		for _, r := range l {
 			cp.planned = append(cp.planned, r.node.Descriptor)
 		}
 	}
-
-	// The copy.
-	if err := cp.subject(ctx, subject, anchors); err != nil {
-		return cp.res, cp.fail(err)
+	cp.mu.Unlock()
+	if subjectErr != nil {
+		return cp.res, cp.fail(subjectErr)
 	}
 	for _, l := range levels {
 		if err := cp.level(ctx, l); err != nil {
