@@ -614,6 +614,14 @@ EOF
   \`OCI-Subject\`, ours confirms the Referrers API with one filtered GET (RATIONALE.md,
   "Capability is learned per repository and confirmed"); oras instead HEADs the artifact
   manifest before pushing it, so the counts can come out even.
+- **Copy of a few referrers** is about even with the peers: ours lists every referrer's own
+  referrers at the source as they do, and on distribution records the copied referrers in
+  one tag schema update with the same settling wait as attach (50-80 ms); on olareg it
+  lists the subject once more to check that the Referrers API lists every referrer it
+  pushed, and pushes again those it does not. That check is why **copy of 200 referrers
+  into olareg** keeps all 200 where oras and regctl do not (the script logs how many each
+  left: olareg v0.2.2 drops referrers pushed at once), and it costs the time that puts
+  ours behind regctl there.
 - **Requests on list**: in auto mode ours reads the referrers tag beside the Referrers API
   (one HEAD, answered 404 on olareg, concurrent with the API GET), to add referrers that
   olareg's API stops listing once a tag-mode client has written the tag (RATIONALE.md,
