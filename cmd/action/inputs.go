@@ -18,6 +18,7 @@ var inputNames = []string{
 	"require-annotations", "min", "username", "password", "github-token",
 	"plain-http", "summary", "fail-on-missing", "timeout",
 	"sort-annotation", "latest", "include-children",
+	"destination", "depth", "referrers-only",
 }
 
 // inputs are the step's inputs, read from INPUT_* variables.
@@ -46,6 +47,10 @@ type inputs struct {
 	sortAnnotation  string
 	latest          bool
 	includeChildren bool
+	// copy: the destination, referrers.CopyOptions Depth and ReferrersOnly
+	destination   string
+	depth         int
+	referrersOnly bool
 }
 
 // inputError is a problem with the step's inputs: the workflow must change.
@@ -130,6 +135,7 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		password:       input(getenv, "password"),
 		githubToken:    input(getenv, "github-token"),
 		sortAnnotation: input(getenv, "sort-annotation"),
+		destination:    input(getenv, "destination"),
 	}
 	var err error
 	if in.plainHTTP, err = boolInput(getenv, "plain-http", false); err != nil {
@@ -146,6 +152,14 @@ func readInputs(getenv func(string) string) (inputs, error) {
 	}
 	if in.includeChildren, err = boolInput(getenv, "include-children", false); err != nil {
 		return in, err
+	}
+	if in.referrersOnly, err = boolInput(getenv, "referrers-only", false); err != nil {
+		return in, err
+	}
+	if s := input(getenv, "depth"); s != "" {
+		if in.depth, err = strconv.Atoi(s); err != nil || in.depth < 0 || in.depth > 64 {
+			return in, inputErrorf("input depth: %q is not a whole number from 0 (every level) to 64", s)
+		}
 	}
 	if s := input(getenv, "timeout"); s != "" {
 		if in.timeout, err = time.ParseDuration(s); err != nil || in.timeout < 0 {
@@ -180,6 +194,8 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		"list": {{"sort-annotation", in.sortAnnotation != ""}, {"latest", in.latest}, {"include-children", in.includeChildren}},
 		"check": {{"require", len(in.require) > 0}, {"require-annotations", len(in.requireAnn) > 0},
 			{"min", input(getenv, "min") != ""}},
+		"copy": {{"destination", in.destination != ""}, {"depth", input(getenv, "depth") != ""},
+			{"referrers-only", in.referrersOnly}},
 	}
 	switch in.command {
 	case "attach":
@@ -197,13 +213,17 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		if len(in.artifactTypes) > 0 {
 			return in, inputErrorf("input artifact-type is not used by command check; give the types in require")
 		}
+	case "copy":
+		if in.destination == "" {
+			return in, inputErrorf("input destination is required for command copy (where subject and its referrers go: registry/repo[:tag])")
+		}
 	default:
-		return in, inputErrorf("input command: %q is not attach, list or check", in.command)
+		return in, inputErrorf("input command: %q is not attach, list, check or copy", in.command)
 	}
 	if in.platform == referrers.PlatformAll && in.command != "attach" {
 		return in, inputErrorf("input platform: %s is only for command attach (for list, include-children lists the referrers of every child)", referrers.PlatformAll)
 	}
-	for _, cmd := range []string{"attach", "list", "check"} { // a fixed order: the same error every run
+	for _, cmd := range []string{"attach", "list", "check", "copy"} { // a fixed order: the same error every run
 		names := only[cmd]
 		if cmd == in.command {
 			continue

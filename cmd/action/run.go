@@ -186,6 +186,9 @@ func (a *action) setOutput(key, value string) {
 
 func (a *action) command(ctx context.Context) error {
 	in := a.in
+	if in.command == "copy" {
+		return a.copyCommand(ctx)
+	}
 	r, err := a.subjectRef()
 	if err != nil {
 		return err

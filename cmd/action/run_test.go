@@ -410,7 +410,7 @@ func TestErrors(t *testing.T) {
 			title: "referrers inputs", want: "but subject-digest is", noRequest: true},
 		{name: "bad subject-digest", inputs: with(check, "subject-digest", "sha256:xyz"), title: "referrers inputs", want: "input subject-digest", noRequest: true},
 		{name: "username alone", inputs: with(check, "username", "u"), title: "referrers inputs", want: "username and password go together", noRequest: true},
-		{name: "unknown command", inputs: with(check, "command", "push"), title: "referrers inputs", want: `"push" is not attach, list or check`, noRequest: true},
+		{name: "unknown command", inputs: with(check, "command", "push"), title: "referrers inputs", want: `"push" is not attach, list, check or copy`, noRequest: true},
 		{name: "attach input on check", inputs: with(check, "files", "a.txt"), title: "referrers inputs", want: "input files is only used by command attach", noRequest: true},
 		{name: "check without require", inputs: with(check, "require", ""), title: "referrers inputs", want: "input require is required", noRequest: true},
 		{name: "attach without type", inputs: attachInputs(map[string]string{"artifact-type": ""}), title: "referrers inputs", want: "input artifact-type is required", noRequest: true},

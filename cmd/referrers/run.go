@@ -32,6 +32,7 @@ const usage = `referrers attaches OCI 1.1 artifacts to images and lists them.
 Usage:
   referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]
   referrers list SUBJECT [flags]
+  referrers copy SRC DST [flags]                      (the subject and its referrers graph)
   referrers delete REFERENCE [--recursive] [--gc-fallback-index]   (removes a referrer and its tag schema entry)
   referrers check SUBJECT --require TYPE[,TYPE...]   (exit 0 met, 3 not met, 1 error)
   referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
@@ -134,6 +135,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = cmdDelete(ctx, e, args[1:])
 	case "list", "ls", "discover":
 		err = cmdList(ctx, e, args[1:])
+	case "copy", "cp":
+		err = cmdCopy(ctx, e, args[1:])
 	case "index-for":
 		err = cmdIndexFor(ctx, e, args[1:])
 	case "check":

@@ -122,29 +122,13 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 		return res, err
 	}
 
-	useAPI := false
-	switch mode {
-	case ModeAPI:
-		useAPI = true
-		if !pushed.SubjectRecorded {
-			res.Warnings = append(res.Warnings, "the registry did not confirm the subject (no OCI-Subject header); the referrer may not be listed by its Referrers API")
-		}
-	case ModeAuto:
-		if pushed.Indexed {
-			// A tree records the referrer itself (an index.json entry, a
-			// pre-rendered index): nothing to confirm or fall back to.
-			res.Mode = ModeIndex
-			return res, nil
-		}
-		if pushed.SubjectRecorded {
-			useAPI, err = c.confirmAPI(ctx, t, subject.Digest, a.ArtifactType)
-			if err != nil {
-				return res, fmt.Errorf("artifact %s pushed, but checking the Referrers API failed: %w", desc.Digest, err)
-			}
-		}
+	used, warnings, err := c.recordMode(ctx, t, subject.Digest, a.ArtifactType, mode, pushed)
+	res.Mode = used
+	res.Warnings = append(res.Warnings, warnings...)
+	if err != nil {
+		return res, fmt.Errorf("artifact %s pushed, but checking the Referrers API failed: %w", desc.Digest, err)
 	}
-	if useAPI {
-		res.Mode = ModeAPI
+	if used != ModeTag {
 		return res, nil
 	}
 	entry, err := EntryFor(desc, data)
@@ -152,12 +136,46 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 		return res, err
 	}
 	upd, err := c.updateFallback(ctx, t, subject.Digest, entry, opts.GCFallbackIndex)
-	res.Mode, res.FallbackTag = ModeTag, upd.tag
+	res.FallbackTag = upd.tag
 	res.Warnings = append(res.Warnings, upd.warnings...)
 	if err != nil {
 		return res, fmt.Errorf("artifact %s pushed, but the referrers tag %s was not updated: %w", desc.Digest, upd.tag, err)
 	}
 	return res, nil
+}
+
+// recordMode decides how a referrer of subject that was just pushed to t
+// (pushed is the store's answer) gets listed: ModeIndex when the store
+// records referrers itself (a tree), ModeAPI when the Referrers API lists it
+// (asked for, or the store sent OCI-Subject and the API is confirmed once per
+// repository), else ModeTag: the caller then updates the referrers tag
+// schema index (distribution-spec v1.1.1, "Pushing Manifests with Subject":
+// a client that gets no OCI-Subject header MUST). artifactType keeps the
+// confirming request small.
+func (c *Client) recordMode(ctx context.Context, t target.Target, subject digest.Digest, artifactType string, mode Mode, pushed target.PushResult) (Mode, []string, error) {
+	switch mode {
+	case ModeAPI:
+		if !pushed.SubjectRecorded {
+			return ModeAPI, []string{"the registry did not confirm the subject (no OCI-Subject header); the referrer may not be listed by its Referrers API"}, nil
+		}
+		return ModeAPI, nil, nil
+	case ModeAuto:
+		if pushed.Indexed {
+			// A tree records the referrer itself (an index.json entry, a
+			// pre-rendered index): nothing to confirm or fall back to.
+			return ModeIndex, nil, nil
+		}
+		if pushed.SubjectRecorded {
+			useAPI, err := c.confirmAPI(ctx, t, subject, artifactType)
+			if err != nil {
+				return "", nil, err
+			}
+			if useAPI {
+				return ModeAPI, nil, nil
+			}
+		}
+	}
+	return ModeTag, nil, nil
 }
 
 func pushBlob(ctx context.Context, t target.Target, b Blob) error {

@@ -122,18 +122,24 @@ type fallbackUpdate struct {
 	removed ocispec.Descriptor
 }
 
-// fallbackEdit is what an update does to the tag schema index: add an entry
-// (attach), or remove the entry of a digest (delete). Exactly one is set.
+// fallbackEdit is what an update does to the tag schema index: add entries
+// (an attach adds one, a copy all those it pushed to one subject), or remove
+// the entry of a digest (delete). One of the two is set.
 type fallbackEdit struct {
-	add    ocispec.Descriptor // zero Digest: nothing to add
-	remove digest.Digest      // "": nothing to remove
+	add    []ocispec.Descriptor // nothing to add when empty
+	remove digest.Digest        // "": nothing to remove
 }
 
 // done reports whether idx already reflects e and lists every one of more
 // (other writers' entries our push may have replaced).
 func (e fallbackEdit) done(idx ocispec.Index, more []ocispec.Descriptor) bool {
-	if e.add.Digest != "" && !contains(idx, e.add.Digest) || e.remove != "" && contains(idx, e.remove) {
+	if e.remove != "" && contains(idx, e.remove) {
 		return false
+	}
+	for _, d := range e.add {
+		if !contains(idx, d.Digest) {
+			return false
+		}
 	}
 	for _, d := range more {
 		if !contains(idx, d.Digest) {
@@ -147,8 +153,8 @@ func (e fallbackEdit) done(idx ocispec.Index, more []ocispec.Descriptor) bool {
 // changed.
 func (e fallbackEdit) apply(idx *ocispec.Index, more []ocispec.Descriptor) bool {
 	changed := false
-	if e.add.Digest != "" {
-		changed = merge(idx, e.add)
+	for _, a := range e.add {
+		changed = merge(idx, a) || changed
 	}
 	if e.remove != "" {
 		kept := idx.Manifests[:0]
@@ -169,7 +175,17 @@ func (e fallbackEdit) apply(idx *ocispec.Index, more []ocispec.Descriptor) bool 
 // updateFallback adds entry to the tag schema index of subject (see
 // editFallback).
 func (c *Client) updateFallback(ctx context.Context, t target.Target, subject digest.Digest, entry ocispec.Descriptor, gc bool) (fallbackUpdate, error) {
-	return c.editFallback(ctx, t, subject, fallbackEdit{add: entry}, gc)
+	return c.editFallback(ctx, t, subject, fallbackEdit{add: []ocispec.Descriptor{entry}}, gc)
+}
+
+// updateFallbackAll adds entries to the tag schema index of subject in one
+// update (a copy records every referrer it pushed to a subject at once): one
+// round costs what an Attach's costs, whatever the number of entries.
+func (c *Client) updateFallbackAll(ctx context.Context, t target.Target, subject digest.Digest, entries []ocispec.Descriptor, gc bool) (fallbackUpdate, error) {
+	if len(entries) == 0 {
+		return fallbackUpdate{tag: FallbackTag(subject)}, nil
+	}
+	return c.editFallback(ctx, t, subject, fallbackEdit{add: entries}, gc)
 }
 
 // editFallback adds an entry to, or removes one from, the tag schema index of
