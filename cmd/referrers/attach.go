@@ -37,7 +37,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
 		fmt.Fprintln(fs.Output(), "A FILE of - is standard input (with --stdin-name; ./- for a file named -).")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -28,7 +28,7 @@ func cmdCheck(ctx context.Context, e env, args []string) (err error) {
 	min := fs.Int("min", 1, "referrers needed per required artifactType")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers check SUBJECT --require TYPE[,TYPE...] [--require-annotation k=v] [--min N]\nExit codes: 0 met, 3 not met, 1 error, 2 usage.")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -37,8 +37,6 @@ Examples:
   referrers copy oci:./airgap:app-1.2 registry.internal/app:1.2  # and back
   referrers copy --artifact-type application/spdx+json SRC DST   # SBOMs (and their signatures)
   referrers copy --referrers-only SRC DST                        # the image is there already
-
-Flags:
 `
 
 func cmdCopy(ctx context.Context, e env, args []string) (err error) {
@@ -59,7 +57,7 @@ func cmdCopy(ctx context.Context, e env, args []string) (err error) {
 	fs.Lookup("platform").Usage = "for an index SRC, copy only its child for os/arch[/variant]"
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), copyUsage)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -27,7 +27,7 @@ func cmdDelete(ctx context.Context, e env, args []string) (err error) {
 		fmt.Fprintln(fs.Output(), "REFERENCE names a referrer (an artifact with a subject), best by digest: HOST/REPO@DIGEST,\n"+
 			"oci:DIR@DIGEST or static:DIR:NAME@DIGEST. Its entry leaves the subject's referrers tag, then the manifest\n"+
 			"is deleted; a manifest without a subject is not deleted.")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

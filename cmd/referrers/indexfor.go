@@ -42,7 +42,7 @@ func cmdIndexFor(ctx context.Context, e env, args []string) error {
        referrers index-for oci:DIR[:TAG|@DIGEST]
        referrers index-for --all static:DIR:NAME [--dry-run] [--empty]
        referrers index-for --all --headers caddy|nginx|pages static:DIR:NAME`)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

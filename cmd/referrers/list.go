@@ -33,7 +33,7 @@ func cmdList(ctx context.Context, e env, args []string) (err error) {
 		"(in the index's order, each with the same filters); not with --platform")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers list SUBJECT [flags]")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -37,13 +37,14 @@ Usage:
   referrers check SUBJECT --require TYPE[,TYPE...]   (exit 0 met, 3 not met, 1 error)
   referrers index-for static:DIR:NAME@DIGEST [--write] | --all static:DIR:NAME
   referrers serve static:DIR [--addr HOST:PORT] [--allow-push] [--allow-delete] [--token-file FILE]
+  referrers completion bash|zsh|fish                  (a shell completion script)
   referrers version
 
 SUBJECT is one of
   [docker://]HOST[:PORT]/REPO[:TAG][@DIGEST]  a registry (Docker Hub short forms work)
   oci:DIR[:TAG|@DIGEST]                        an OCI image layout
   static:DIR:NAME[:TAG|@DIGEST]                a registry-v2 static tree (v2/NAME/...)
-Run 'referrers COMMAND -h' for a command's flags.
+Run 'referrers help COMMAND' (or 'referrers COMMAND -h') for a command's flags and examples.
 `
 
 // env is what the commands read of the outside world, injected for tests.
@@ -129,30 +130,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	var err error
 	switch args[0] {
-	case "attach":
-		err = cmdAttach(ctx, e, args[1:])
-	case "delete", "rm":
-		err = cmdDelete(ctx, e, args[1:])
-	case "list", "ls", "discover":
-		err = cmdList(ctx, e, args[1:])
-	case "copy", "cp":
-		err = cmdCopy(ctx, e, args[1:])
-	case "index-for":
-		err = cmdIndexFor(ctx, e, args[1:])
-	case "check":
-		err = cmdCheck(ctx, e, args[1:])
-	case "serve":
-		err = cmdServe(ctx, e, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "referrers", version)
 		return exitOK
 	case "help", "-h", "--help":
+		if len(args) > 1 {
+			if c, ok := lookupCommand(args[1]); ok {
+				return run(ctx, []string{c.name, "-h"}, getenv, stdin, stdout, stdout)
+			}
+		}
 		fmt.Fprint(stdout, usage)
 		return exitOK
-	default:
-		fmt.Fprintf(stderr, "referrers: unknown command %q\n\n%s", args[0], usage)
+	}
+	c, ok := lookupCommand(args[0])
+	if !ok {
+		hint := ""
+		if s := suggest(args[0], commandNames()); s != "" {
+			hint = fmt.Sprintf("; did you mean %q?", s)
+		}
+		fmt.Fprintf(stderr, "referrers: unknown command %q%s\n\n%s", args[0], hint, usage)
 		return exitUsage
 	}
+	err = c.run(ctx, e, args[1:])
 	err = timeout.explain(err)
 	var ue usageError
 	var nm notMet
@@ -186,6 +185,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 // prints the usage to the flag set's output.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	out := fs.Output()
+	if c, ok := out.(*flagCapture); ok {
+		c.fs = fs
+		return nil, errCaptured
+	}
 	fs.SetOutput(io.Discard)
 	defer fs.SetOutput(out)
 	var pos []string
@@ -200,7 +203,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 				fs.Usage()
 				return nil, err
 			}
-			return nil, usagef("%v (run 'referrers %s -h' for the flags)", err, fs.Name())
+			return nil, unknownFlag(fs, err)
 		}
 		args = slices.Concat(fs.Args(), tail)
 		if len(args) == 0 {

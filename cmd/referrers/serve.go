@@ -41,7 +41,7 @@ func cmdServe(ctx context.Context, e env, args []string) error {
 
 Serves the static tree in DIR as a registry (distribution-spec v1.1.1 with the
 Referrers API). Read-only unless --allow-push/--allow-delete or a token is set.`)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {

@@ -97,7 +97,7 @@ func TestServeUsage(t *testing.T) {
 		{"empty token", []string{"serve", "static:" + t.TempDir(), "--token-file", empty}, exitUsage, "is empty"},
 		{"missing tree, read-only", []string{"serve", "static:" + filepath.Join(t.TempDir(), "nope"), "--addr", "127.0.0.1:0"}, exitError, "serve static tree"},
 		{"bad address", []string{"serve", "static:" + t.TempDir(), "--addr", "127.0.0.1:99999"}, exitError, "listen on 127.0.0.1:99999"},
-		{"bad flag", []string{"serve", "static:x", "--nope"}, exitUsage, "flag provided but not defined"},
+		{"bad flag", []string{"serve", "static:x", "--nope"}, exitUsage, "unknown flag --nope"},
 		{"negative max-age", []string{"serve", "static:x", "--cache-max-age", "-1s"}, exitUsage, "want 0 or more"},
 		{"key without cert", []string{"serve", "static:x", "--tls-key", "k"}, exitUsage, "go together"},
 		{"bad cert", []string{"serve", "static:" + t.TempDir(), "--tls-cert", empty, "--tls-key", empty}, exitError, "TLS:"},

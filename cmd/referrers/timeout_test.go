@@ -59,7 +59,7 @@ func TestTimeoutFlag(t *testing.T) {
 	mu <- struct{}{}
 	after := requests
 	<-mu
-	if code != exitUsage || !strings.Contains(stderr.String(), `invalid value "soon" for flag -timeout`) || after != before {
+	if code != exitUsage || !strings.Contains(stderr.String(), `invalid value "soon" for flag --timeout`) || after != before {
 		t.Errorf("--timeout soon: exit %d, %d requests, stderr %q; want 2, none", code, after-before, stderr.String())
 	}
 }
