@@ -23,6 +23,7 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
 	"github.com/oci-referrers/referrers/internal/frontend"
+	"github.com/oci-referrers/referrers/internal/progress"
 )
 
 // Exit codes: 0 done (for check: the requirements are met, or not met with
@@ -345,7 +346,23 @@ func (a *action) artifact() (referrers.Artifact, error) {
 	if err != nil && !errors.Is(err, frontend.ErrInput) {
 		err = inputError{err} // a file named in the inputs cannot be read
 	}
+	if err == nil {
+		// An upload of progress.Threshold or more logs one line per quarter.
+		progress.Artifact(&art, func(name string, total int64) *progress.Meter {
+			return progress.New(infoLines{a}, progress.Quarters, name, total, a.now)
+		})
+	}
 	return art, err
+}
+
+// infoLines writes each line it is given as an info line of the job log.
+type infoLines struct{ a *action }
+
+func (w infoLines) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.a.gha.Infof("uploading %s", l)
+	}
+	return len(p), nil
 }
 
 // modeName describes how referrers are found or recorded.

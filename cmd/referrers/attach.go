@@ -12,6 +12,7 @@ import (
 	"github.com/oci-referrers/referrers/core/layout"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/internal/frontend"
+	"github.com/oci-referrers/referrers/internal/progress"
 )
 
 func cmdAttach(ctx context.Context, e env, args []string) (err error) {
@@ -33,6 +34,7 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	fs.StringVar(&c.ociStyle, "oci-referrers", "both", "how an oci: layout records the referrer: both (an untagged index.json entry, which oras reads,\n"+
 		"and the <alg>-<hex> referrers tag, which regctl reads), index or tag (one of them only)")
 	fs.Var(&annotations, "annotation", "manifest annotation key=value (repeatable)")
+	showProgress := progressFlags(fs, "progress of each upload of "+progressMiB+" or more on stderr")
 	fs.Lookup("platform").Usage = "for an index SUBJECT, attach to its child for os/arch[/variant], or with all to each of its platform image manifests"
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: referrers attach SUBJECT [FILE[:MEDIATYPE]...] --artifact-type TYPE [flags]")
@@ -87,6 +89,13 @@ func cmdAttach(ctx context.Context, e env, args []string) (err error) {
 	}
 	if err != nil {
 		return err
+	}
+	if on, err := showProgress(e); err != nil {
+		return err
+	} else if on {
+		progress.Artifact(&art, func(name string, total int64) *progress.Meter {
+			return progress.New(e.stderr, progress.Line, name, total, e.now)
+		})
 	}
 
 	loc, err := c.openLocation(ctx, e, pos[0])

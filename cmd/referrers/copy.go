@@ -51,7 +51,7 @@ func cmdCopy(ctx context.Context, e env, args []string) (err error) {
 	srcMode := fs.String("source-referrers-mode", "auto", "how SRC's referrers are found: auto, api or tag")
 	gc := fs.Bool("gc-fallback-index", false, "delete the superseded referrers tag index at DST (needs delete permission)")
 	concurrency := fs.Int("concurrency", 8, "manifests and blobs copied at once")
-	progress := fs.String("progress", "auto", "progress on stderr: auto (when stderr is a terminal), always or never")
+	showProgress := progressFlags(fs, "a status line on stderr (manifests, blobs, bytes)")
 	fs.BoolVar(&c.scanBlobs, "scan-blobs", false, "oci: also scan every manifest blob in blobs/, not only those index.json reaches")
 	fs.Lookup("referrers-mode").Usage = "how DST records the referrers: auto, api or tag"
 	fs.Lookup("platform").Usage = "for an index SRC, copy only its child for os/arch[/variant]"
@@ -75,8 +75,9 @@ func cmdCopy(ctx context.Context, e env, args []string) (err error) {
 	if *concurrency < 1 || *concurrency > 64 {
 		return usagef("--concurrency must be between 1 and 64")
 	}
-	if *progress != "auto" && *progress != "always" && *progress != "never" {
-		return usagef("--progress must be auto, always or never")
+	show, err := showProgress(e)
+	if err != nil {
+		return err
 	}
 	mode, err := referrers.ParseMode(c.mode)
 	if err != nil {
@@ -107,7 +108,7 @@ func cmdCopy(ctx context.Context, e env, args []string) (err error) {
 	opts := referrers.CopyOptions{Mode: mode, SourceMode: sm, Tag: tag, Depth: *depth, ArtifactTypes: types,
 		ReferrersOnly: *referrersOnly, GCFallbackIndex: *gc, Concurrency: *concurrency}
 	var pr *progressLine
-	if *progress == "always" || *progress == "auto" && isTerminal(e.stderr) {
+	if show {
 		pr = &progressLine{w: e.stderr, now: e.now}
 		opts.Progress = pr.event
 	}

@@ -270,3 +270,27 @@ func sortedFlagNames(fs *flag.FlagSet) []string {
 	sort.Strings(names)
 	return names
 }
+
+// progressMiB names progress.Threshold in help.
+const progressMiB = "4 MiB"
+
+// progressFlags defines --progress auto|always|never and --no-progress (the
+// same as --progress never) on fs; the function it returns says whether to
+// show progress: auto means when stderr is a terminal.
+func progressFlags(fs *flag.FlagSet, what string) func(e env) (bool, error) {
+	mode := fs.String("progress", "auto", what+": auto (when stderr is a terminal), always or never")
+	off := fs.Bool("no-progress", false, "no progress (--progress never)")
+	return func(e env) (bool, error) {
+		switch {
+		case *off:
+			return false, nil
+		case *mode == "always":
+			return true, nil
+		case *mode == "never":
+			return false, nil
+		case *mode == "auto":
+			return isTerminal(e.stderr), nil
+		}
+		return false, usagef("--progress must be auto, always or never")
+	}
+}
