@@ -279,28 +279,7 @@ func (a *action) subjectRef() (ref.Reference, error) {
 // that take it, the github-token input. Every credential found is masked in
 // the log before it is used.
 func (a *action) repository(r ref.Reference) *registry.Repository {
-	in := a.in
-	var stores []credential.Store
-	if in.username != "" {
-		stores = append(stores, credential.Static(r.Registry, credential.Credential{Username: in.username, Password: in.password}))
-	}
-	stores = append(stores, credential.Default(a.getenv))
-	if in.githubToken != "" && tokenHosts[r.Registry] {
-		user := a.getenv("GITHUB_ACTOR")
-		if user == "" {
-			user = "github-actions"
-		}
-		stores = append(stores, credential.Static(r.Registry, credential.Credential{Username: user, Password: in.githubToken}))
-	}
-	opts := []registry.Option{
-		registry.WithCredentials(maskStore{credential.Chain(stores...), a.gha}),
-		registry.WithPlainHTTP(in.plainHTTP),
-		registry.WithUserAgent("referrers-action/" + version),
-	}
-	if a.debug() {
-		opts = append(opts, registry.WithDebug(debugWriter{&a.mu, a.gha}))
-	}
-	return registry.New(opts...).Repository(r)
+	return a.client(r).Repository(r)
 }
 
 // debug reports whether the run has step debug logging on.

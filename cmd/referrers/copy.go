@@ -12,12 +12,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/oci-referrers/referrers/core/credential"
 	"github.com/oci-referrers/referrers/core/display"
 	"github.com/oci-referrers/referrers/core/layout"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/core/registry"
 )
 
 const copyUsage = `Usage: referrers copy SRC DST [flags]
@@ -227,52 +225,6 @@ func createTree(tr treeRef) error {
 		return layout.Init(tr.dir)
 	}
 	return os.MkdirAll(tr.dir, 0o755)
-}
-
-// client builds the registry client of a copy: --username and
-// --password-stdin (or REFERRERS_USERNAME and REFERRERS_PASSWORD) for every
-// registry named, then the default credential files, as open does for one.
-func (c *common) client(e env, regs []ref.Reference) (*registry.Client, error) {
-	var stores []credential.Store
-	static := func(cred credential.Credential) {
-		for _, r := range regs {
-			stores = append(stores, credential.Static(r.Registry, cred))
-		}
-	}
-	names := make([]string, len(regs))
-	for i, r := range regs {
-		names[i] = r.Registry
-	}
-	switch {
-	case c.passwordStdin:
-		if c.username == "" {
-			return nil, usagef("--password-stdin needs --username")
-		}
-		c.authHint = "the registry did not accept the credentials from --username and --password-stdin"
-		b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
-		if err != nil {
-			return nil, fmt.Errorf("read password from stdin: %w", err)
-		}
-		static(credential.Credential{Username: c.username, Password: strings.TrimRight(string(b), "\r\n")})
-	case c.username != "":
-		return nil, usagef("--username needs --password-stdin")
-	case e.getenv("REFERRERS_USERNAME") != "" || e.getenv("REFERRERS_PASSWORD") != "":
-		c.authHint = "the registry did not accept the credentials from REFERRERS_USERNAME and REFERRERS_PASSWORD"
-		static(credential.Credential{Username: e.getenv("REFERRERS_USERNAME"), Password: e.getenv("REFERRERS_PASSWORD")})
-	}
-	if c.authHint == "" {
-		c.authHint = "no credentials for " + strings.Join(names, " or ") + " were accepted; looked in " + strings.Join(credential.DefaultPaths(e.getenv), ", ")
-	}
-	stores = append(stores, credential.Default(e.getenv))
-	opts := []registry.Option{
-		registry.WithCredentials(credential.Chain(stores...)),
-		registry.WithPlainHTTP(c.plainHTTP),
-		registry.WithUserAgent("referrers/" + version),
-	}
-	if c.debug {
-		opts = append(opts, registry.WithDebug(display.NewWriter(e.stderr)))
-	}
-	return registry.New(opts...), nil
 }
 
 // copyOutput is the json output of a copy.

@@ -296,28 +296,47 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 	if err := c.checkPlatform(); err != nil {
 		return r, nil, err
 	}
+	client, err := c.client(e, []ref.Reference{r})
+	if err != nil {
+		return r, nil, err
+	}
+	return r, client.Repository(r), nil
+}
+
+// client builds the registry client for the registries of regs (one, or
+// both ends of a copy): --username and --password-stdin (or
+// REFERRERS_USERNAME and REFERRERS_PASSWORD) for every registry named, then
+// the default credential files.
+func (c *common) client(e env, regs []ref.Reference) (*registry.Client, error) {
 	var stores []credential.Store
+	static := func(cred credential.Credential) {
+		for _, r := range regs {
+			stores = append(stores, credential.Static(r.Registry, cred))
+		}
+	}
+	names := make([]string, len(regs))
+	for i, r := range regs {
+		names[i] = r.Registry
+	}
 	switch {
 	case c.passwordStdin:
 		if c.username == "" {
-			return r, nil, usagef("--password-stdin needs --username")
+			return nil, usagef("--password-stdin needs --username")
 		}
 		c.authHint = "the registry did not accept the credentials from --username and --password-stdin"
 		b, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10))
 		if err != nil {
-			return r, nil, fmt.Errorf("read password from stdin: %w", err)
+			return nil, fmt.Errorf("read password from stdin: %w", err)
 		}
-		pw := strings.TrimRight(string(b), "\r\n")
-		stores = append(stores, credential.Static(r.Registry, credential.Credential{Username: c.username, Password: pw}))
+		static(credential.Credential{Username: c.username, Password: strings.TrimRight(string(b), "\r\n")})
 	case c.username != "":
-		return r, nil, usagef("--username needs --password-stdin")
+		return nil, usagef("--username needs --password-stdin")
 	case e.getenv("REFERRERS_USERNAME") != "" || e.getenv("REFERRERS_PASSWORD") != "":
 		c.authHint = "the registry did not accept the credentials from REFERRERS_USERNAME and REFERRERS_PASSWORD"
-		stores = append(stores, credential.Static(r.Registry, credential.Credential{
-			Username: e.getenv("REFERRERS_USERNAME"), Password: e.getenv("REFERRERS_PASSWORD")}))
+		static(credential.Credential{Username: e.getenv("REFERRERS_USERNAME"), Password: e.getenv("REFERRERS_PASSWORD")})
 	}
 	if c.authHint == "" {
-		c.authHint = "no credentials for " + r.Registry + " were accepted; looked in " + strings.Join(credential.DefaultPaths(e.getenv), ", ")
+		c.authHint = "no credentials for " + strings.Join(names, " or ") + " were accepted; looked in " + strings.Join(credential.DefaultPaths(e.getenv), ", ")
 	}
 	stores = append(stores, credential.Default(e.getenv))
 	opts := []registry.Option{
@@ -328,8 +347,7 @@ func (c *common) open(ctx context.Context, e env, subject string) (ref.Reference
 	if c.debug {
 		opts = append(opts, registry.WithDebug(display.NewWriter(e.stderr)))
 	}
-	client := registry.New(opts...)
-	return r, client.Repository(r), nil
+	return registry.New(opts...), nil
 }
 
 func (c *common) checkPlatform() error {

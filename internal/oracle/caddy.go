@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -97,7 +96,7 @@ http://127.0.0.1:%d {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait(); logf.Close() }()
-		if err := waitHTTP(w.Host, exited); err != nil {
+		if err := waitFor(w.Host, "/", exited, func(int) bool { return true }); err != nil {
 			_ = cmd.Process.Kill()
 			<-exited
 			lastErr = fmt.Errorf("caddy did not start: %v\n%s", err, tail(w.Log(), 30))
@@ -119,24 +118,4 @@ http://127.0.0.1:%d {
 // quoteCaddy quotes a path as one Caddyfile token.
 func quoteCaddy(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-// waitHTTP waits (20 s) until host answers an HTTP request with any status.
-func waitHTTP(host string, exited <-chan error) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("exited early: %v", err)
-		default:
-		}
-		resp, err := client.Get("http://" + host + "/")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return errors.New("no HTTP answer within 20 s")
 }

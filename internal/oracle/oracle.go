@@ -255,6 +255,12 @@ func freePort() (int, error) {
 }
 
 func waitReady(host string, exited <-chan error) error {
+	return waitFor(host, "/v2/", exited, func(status int) bool { return status == http.StatusOK })
+}
+
+// waitFor waits (20 s) until GET path on host answers a status ok accepts,
+// or the process exits.
+func waitFor(host, path string, exited <-chan error, ok func(status int) bool) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -263,16 +269,16 @@ func waitReady(host string, exited <-chan error) error {
 			return fmt.Errorf("exited early: %v", err)
 		default:
 		}
-		resp, err := client.Get("http://" + host + "/v2/")
+		resp, err := client.Get("http://" + host + path)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if ok(resp.StatusCode) {
 				return nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return errors.New("no 200 on /v2/ within 20 s")
+	return fmt.Errorf("no answer to GET %s within 20 s", path)
 }
 
 func tail(s string, n int) string {
