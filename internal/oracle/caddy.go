@@ -2,14 +2,12 @@ package oracle
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Caddy is the name of the Caddy web server binary (v2.11.9): a plain web
