@@ -38,7 +38,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -51,233 +50,96 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/tree"
 	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
-var benchLayoutSizes = []struct {
-	name      string
-	manifests int
-}{{"1k", 1_000}, {"10k", 10_000}, {"100k", 100_000}}
-
-const benchLayoutReferrers = 100
-
-// benchLayoutFS counts what is read through an fs.FS. It implements StatFS
-// and ReadDirFS so that a stat or a directory listing is not counted as an
-// open of a file read to the end.
-type benchLayoutFS struct {
-	fsys                 fs.FS
-	opens, stats, nbytes atomic.Int64
-}
-
-func (c *benchLayoutFS) Open(name string) (fs.File, error) {
-	c.opens.Add(1)
-	f, err := c.fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	return &benchLayoutFile{File: f, n: &c.nbytes}, nil
-}
-
-func (c *benchLayoutFS) Stat(name string) (fs.FileInfo, error) {
-	c.stats.Add(1)
-	return fs.Stat(c.fsys, name)
-}
-
-func (c *benchLayoutFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	c.opens.Add(1)
-	return fs.ReadDir(c.fsys, name)
-}
-
-func (c *benchLayoutFS) reset() {
-	c.opens.Store(0)
-	c.stats.Store(0)
-	c.nbytes.Store(0)
-}
-
-// report adds the counters, per operation, to the benchmark's result.
-func (c *benchLayoutFS) report(b *testing.B) {
-	n := float64(b.N)
-	b.ReportMetric(float64(c.nbytes.Load())/n, "read-B/op")
-	b.ReportMetric(float64(c.opens.Load())/n, "opens/op")
-	b.ReportMetric(float64(c.stats.Load())/n, "stats/op")
-}
-
-type benchLayoutFile struct {
-	fs.File
-	n *atomic.Int64
-}
-
-func (f *benchLayoutFile) Read(p []byte) (int, error) {
-	n, err := f.File.Read(p)
-	f.n.Add(int64(n))
-	return n, err
-}
-
-// benchLayoutList resolves the subject's tag and lists its referrers, checking
-// the answer's size and how it was found.
-func benchLayoutList(b *testing.B, l *layout.Layout, want []digest.Digest, mode referrers.Mode) {
-	ctx := context.Background()
-	subject, err := referrers.ResolveSubject(ctx, l, treegen.SubjectTag, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := referrers.New().List(ctx, l, subject, referrers.ListOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(res.Referrers) != len(want) || res.Mode != mode {
-		b.Fatalf("listed %d referrers (mode %s), want %d (mode %s)", len(res.Referrers), res.Mode, len(want), mode)
-	}
-}
-
-// benchLayoutCheck compares one full answer with what the generator wrote:
-// a benchmark of a wrong answer is worthless.
-func benchLayoutCheck(b *testing.B, l *layout.Layout, want []digest.Digest) {
-	ctx := context.Background()
-	subject, err := referrers.ResolveSubject(ctx, l, treegen.SubjectTag, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := referrers.New().List(ctx, l, subject, referrers.ListOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var got []digest.Digest
-	for _, n := range res.Referrers {
-		got = append(got, n.Descriptor.Digest)
-	}
-	if !slices.Equal(got, want) {
-		b.Fatalf("listed %d referrers, not the %d the generator wrote", len(got), len(want))
-	}
-}
+// The trees, the counting of reads and the checked list are the shared
+// harness's (treetest.BenchTrees, treetest.CountingFS, treetest.BenchList);
+// a list with mode "" is checked whole, whatever mode answered.
 
 func BenchmarkLayoutList(b *testing.B) {
-	for _, size := range benchLayoutSizes {
-		b.Run("manifests="+size.name, func(b *testing.B) {
-			dir := b.TempDir()
-			gen, err := treegen.Layout(dir, treegen.Spec{Manifests: size.manifests, Referrers: benchLayoutReferrers})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("generated %d manifests (%d files) in %s", gen.Manifests, gen.Files, gen.Elapsed)
-			benchLayoutAge(b, dir)
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer root.Close()
+	treetest.BenchTrees(b, treegen.Layout, func(b *testing.B, bt *treetest.BenchTree) {
+		dir, root, want := bt.Dir, bt.Root, bt.Gen.Referrers
+		benchLayoutAge(b, dir)
+		counting := func() *treetest.CountingFS { return &treetest.CountingFS{FS: root.FS()} }
 
-			b.Run("cold", func(b *testing.B) {
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				benchLayoutCheck(b, layout.New(cfs, nil, dir), gen.Referrers)
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchLayoutList(b, layout.New(cfs, nil, dir), gen.Referrers, referrers.ModeScan)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-
-			b.Run("warm-disk", func(b *testing.B) {
-				cache := b.TempDir()
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers) // primes the cache
-				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers) // answers from it
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchLayoutList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers, referrers.ModeIndex)
-				}
-				b.StopTimer()
-				cfs.report(b)
-				b.ReportMetric(float64(benchLayoutCacheSize(b, cache)), "cache-B")
-			})
-
-			// What a cold list costs, in parts, and what a change to the
-			// scanner would save (see benchLayoutScan).
-			b.Run("part=index.json", func(b *testing.B) {
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				b.ReportAllocs()
-				for range b.N {
-					benchLayoutIndex(b, cfs)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-			b.Run("part=scan-root", func(b *testing.B) {
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				benchLayoutScan(b, cfs, layout.BlobPath, benchLayoutIndex(b, cfs), gen)
-			})
-			b.Run("part=scan-subroot", func(b *testing.B) {
-				sub, err := root.OpenRoot("blobs/sha256")
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer sub.Close()
-				idx := benchLayoutIndex(b, root.FS())
-				cfs := &benchLayoutFS{fsys: sub.FS()}
-				benchLayoutScan(b, cfs, func(d digest.Digest) (string, error) { return d.Encoded(), nil }, idx, gen)
-			})
-
-			b.Run("warm-mem", func(b *testing.B) {
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				l := layout.New(cfs, nil, dir)
-				benchLayoutCheck(b, l, gen.Referrers) // scans, keeps the snapshot
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchLayoutList(b, l, gen.Referrers, referrers.ModeIndex)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-
-			// Last, as it adds a manifest to the tree: `referrers attach` to
-			// another image (which keeps the cache fresh), then, more than
-			// racy-window seconds later, lists as in warm-disk.
-			b.Run("warm-after-attach", func(b *testing.B) {
-				cache := b.TempDir()
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers) // primes the cache
-				w, err := layout.Open(dir, layout.WithCacheDir(cache))
-				if err != nil {
-					b.Fatal(err)
-				}
-				benchLayoutAttach(b, w)
-				w.Close()
-				time.Sleep(2500 * time.Millisecond) // index.json is no longer "just modified"
-				benchLayoutCheck(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers)
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchLayoutList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), gen.Referrers, referrers.ModeIndex)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-
-			// The same for one long-lived, writable Layout that attached.
-			b.Run("warm-mem-after-attach", func(b *testing.B) {
-				cfs := &benchLayoutFS{fsys: root.FS()}
-				l := layout.New(cfs, root, dir)
-				benchLayoutCheck(b, l, gen.Referrers) // scans, keeps the snapshot
-				benchLayoutAttach(b, l)
-				time.Sleep(2500 * time.Millisecond)
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchLayoutList(b, l, gen.Referrers, referrers.ModeIndex)
-				}
-				b.StopTimer()
-				cfs.report(b)
+		b.Run("cold", func(b *testing.B) {
+			cfs := counting()
+			treetest.BenchList(b, layout.New(cfs, nil, dir), want, "", true)
+			treetest.Measure(b, cfs, func() {
+				treetest.BenchList(b, layout.New(cfs, nil, dir), want, referrers.ModeScan, false)
 			})
 		})
-	}
+
+		b.Run("warm-disk", func(b *testing.B) {
+			cache := b.TempDir()
+			cfs := counting()
+			treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, "", true) // primes the cache
+			treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, "", true) // answers from it
+			treetest.Measure(b, cfs, func() {
+				treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, referrers.ModeIndex, false)
+			})
+			b.ReportMetric(float64(benchLayoutCacheSize(b, cache)), "cache-B")
+		})
+
+		// What a cold list costs, in parts, and what a change to the
+		// scanner would save (see benchLayoutScan).
+		b.Run("part=index.json", func(b *testing.B) {
+			cfs := counting()
+			treetest.Measure(b, cfs, func() { benchLayoutIndex(b, cfs) })
+		})
+		b.Run("part=scan-root", func(b *testing.B) {
+			cfs := counting()
+			benchLayoutScan(b, cfs, layout.BlobPath, benchLayoutIndex(b, cfs), bt.Gen)
+		})
+		b.Run("part=scan-subroot", func(b *testing.B) {
+			sub, err := root.OpenRoot("blobs/sha256")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			idx := benchLayoutIndex(b, root.FS())
+			cfs := &treetest.CountingFS{FS: sub.FS()}
+			benchLayoutScan(b, cfs, func(d digest.Digest) (string, error) { return d.Encoded(), nil }, idx, bt.Gen)
+		})
+
+		b.Run("warm-mem", func(b *testing.B) {
+			cfs := counting()
+			l := layout.New(cfs, nil, dir)
+			treetest.BenchList(b, l, want, "", true) // scans, keeps the snapshot
+			treetest.Measure(b, cfs, func() { treetest.BenchList(b, l, want, referrers.ModeIndex, false) })
+		})
+
+		// Last, as it adds a manifest to the tree: `referrers attach` to
+		// another image (which keeps the cache fresh), then, more than
+		// racy-window seconds later, lists as in warm-disk.
+		b.Run("warm-after-attach", func(b *testing.B) {
+			cache := b.TempDir()
+			cfs := counting()
+			treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, "", true) // primes the cache
+			w, err := layout.Open(dir, layout.WithCacheDir(cache))
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchLayoutAttach(b, w)
+			w.Close()
+			time.Sleep(2500 * time.Millisecond) // index.json is no longer "just modified"
+			treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, "", true)
+			treetest.Measure(b, cfs, func() {
+				treetest.BenchList(b, layout.New(cfs, nil, dir, layout.WithCacheDir(cache)), want, referrers.ModeIndex, false)
+			})
+		})
+
+		// The same for one long-lived, writable Layout that attached.
+		b.Run("warm-mem-after-attach", func(b *testing.B) {
+			cfs := counting()
+			l := layout.New(cfs, root, dir)
+			treetest.BenchList(b, l, want, "", true) // scans, keeps the snapshot
+			benchLayoutAttach(b, l)
+			time.Sleep(2500 * time.Millisecond)
+			treetest.Measure(b, cfs, func() { treetest.BenchList(b, l, want, referrers.ModeIndex, false) })
+		})
+	})
 }
 
 // benchLayoutAge dates index.json a minute back, as in a layout not written
@@ -329,22 +191,12 @@ func benchLayoutIndex(b *testing.B, fsys fs.FS) ocispec.Index {
 // the layout's paths through the tree's root (scan-root: each open walks
 // blobs/, sha256/, the file, three openat and three close on Linux), or
 // through a root opened at blobs/sha256 once (scan-subroot: one openat).
-func benchLayoutScan(b *testing.B, cfs *benchLayoutFS, path func(digest.Digest) (string, error), idx ocispec.Index, gen treegen.Result) {
+func benchLayoutScan(b *testing.B, cfs *treetest.CountingFS, path func(digest.Digest) (string, error), idx ocispec.Index, gen treegen.Result) {
 	sc := &tree.Scanner{FS: cfs, Path: path, Follow: true}
-	cfs.reset()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
+	treetest.BenchScan(b, cfs, gen, func() (int, int, error) {
 		found, st, err := sc.Scan(context.Background(), idx.Manifests, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(found[gen.Subject.Digest]) != len(gen.Referrers) || st.Files != gen.Manifests {
-			b.Fatalf("scan read %d manifests and found %d referrers, want %d and %d", st.Files, len(found[gen.Subject.Digest]), gen.Manifests, len(gen.Referrers))
-		}
-	}
-	b.StopTimer()
-	cfs.report(b)
+		return len(found[gen.Subject.Digest]), st.Files, err
+	})
 }
 
 // benchLayoutCacheSize is the size of the one cache file in dir.

@@ -3,11 +3,9 @@ package layout
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,80 +15,122 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/core/target"
 	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
-// Artifact types the tests attach.
-const (
-	typeSBOM = "application/vnd.example.sbom.v1+json"
-	typeSig  = "application/vnd.example.signature.v1"
-)
+// layoutStore is the OCI image layout as the harness of package treetest
+// drives it.
+var layoutStore = &treetest.Store{
+	Name:      "layout",
+	HelperEnv: "REFERRERS_LAYOUT_HELPER",
+	Seed: func(t testing.TB, tf *treetest.Fixture) ocispec.Descriptor {
+		t.Helper()
+		f := &fixture{tf}
+		treetest.WriteFile(t, filepath.Join(f.Dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`))
+		cfg := f.PutBlob(t, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+		layer := f.PutBlob(t, ocispec.MediaTypeImageLayer, []byte("layer bytes"))
+		subject := f.PutBlob(t, ocispec.MediaTypeImageManifest, treetest.MustJSON(t, ocispec.Manifest{
+			Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
+			Config: cfg, Layers: []ocispec.Descriptor{layer},
+		}))
+		tagged := subject
+		tagged.Annotations = map[string]string{ocispec.AnnotationRefName: "v1"}
+		f.writeIndex(t, tagged)
+		return subject
+	},
+	PutBlob:     putBlob,
+	PutManifest: putBlob, // a manifest is a blob, in index.json or not
+	Open:        func(dir string) (treetest.Target, error) { return Open(dir) },
 
-// fixture is an OCI image layout on disk with one image, tagged v1.
-type fixture struct {
-	dir     string
-	subject ocispec.Descriptor
+	CheckListable: func(t *testing.T, f *treetest.Fixture, _ treetest.Target, n int, scanBlobs bool) {
+		// index.json is valid JSON; with scanBlobs (planted leftovers), a
+		// scan of every blob lists at least as many
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(f.Dir, ocispec.ImageIndexFile))
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("index.json is not valid JSON (%v): %.200q", err, b)
+		}
+		if !scanBlobs {
+			return
+		}
+		all := treetest.List(t, (&fixture{f}).open(t, WithScanBlobs(true)), f.Subject, referrers.ModeAuto)
+		if len(all.Referrers) < n {
+			t.Fatalf("scan-blobs lists %d referrers, fewer than index.json's %d", len(all.Referrers), n)
+		}
+	},
+	PlantLeftovers: func(t *testing.T, f *treetest.Fixture) {
+		treetest.WriteFile(t, filepath.Join(f.Dir, ".tmp-index.json-0123456789abcdef"), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":`))
+		treetest.WriteFile(t, filepath.Join(f.Dir, "blobs", "sha256", ".tmp-"+f.Subject.Digest.Encoded()+"-0123456789abcdef"), []byte(`{"schemaVersion":2,"subject":`))
+	},
+	CheckConcurrent: func(t *testing.T, f *treetest.Fixture, all, _ []digest.Digest) {
+		// auto mode writes the tag schema index too: all are listed in
+		// tag mode; and index.json has one untagged entry each
+		t.Helper()
+		treetest.WantListed(t, treetest.List(t, f.Open(t), f.Subject, referrers.ModeTag), all...)
+		untagged := 0
+		for _, m := range (&fixture{f}).readIndex(t).Manifests {
+			if m.Annotations[ocispec.AnnotationRefName] == "" {
+				untagged++
+			}
+		}
+		if untagged != len(all) {
+			t.Fatalf("index.json has %d untagged entries, want %d", untagged, len(all))
+		}
+	},
+
+	HostileOp: func(ctx context.Context, t *testing.T, f *treetest.Fixture, op, arg string) (error, bool) {
+		switch op {
+		case "open":
+			l, err := Open(f.Dir)
+			if err == nil {
+				l.Close()
+			}
+			return err, true
+		case "list-scan-blobs": // list, with WithScanBlobs
+			l, err := Open(f.Dir, WithScanBlobs(true))
+			if err != nil {
+				return err, true
+			}
+			defer l.Close()
+			_, err = referrers.New().List(ctx, l, f.Subject, referrers.ListOptions{})
+			return err, true
+		}
+		return nil, false
+	},
 }
 
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeFile(t testing.TB, path string, b []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+// fixture is an OCI image layout on disk with one image, tagged v1 (see
+// layoutStore.Seed).
+type fixture struct{ *treetest.Fixture }
 
 // newFixture writes oci-layout, the image's config, layer and manifest, and
 // index.json with the manifest tagged v1.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir()}
-	writeFile(t, filepath.Join(f.dir, ocispec.ImageLayoutFile), []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	cfg := f.putBlob(t, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
-	layer := f.putBlob(t, ocispec.MediaTypeImageLayer, []byte("layer bytes"))
-	f.subject = f.putBlob(t, ocispec.MediaTypeImageManifest, mustJSON(t, ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: cfg, Layers: []ocispec.Descriptor{layer},
-	}))
-	tagged := f.subject
-	tagged.Annotations = map[string]string{ocispec.AnnotationRefName: "v1"}
-	f.writeIndex(t, tagged)
-	return f
+	return &fixture{treetest.NewFixture(t, layoutStore)}
 }
 
 // putBlob stores b under blobs/sha256/ directly (as another tool would).
-func (f *fixture) putBlob(t testing.TB, mediaType string, b []byte) ocispec.Descriptor {
+func putBlob(t testing.TB, dir, mediaType string, b []byte) ocispec.Descriptor {
 	t.Helper()
 	d := digest.FromBytes(b)
-	writeFile(t, filepath.Join(f.dir, "blobs", "sha256", d.Encoded()), b)
+	treetest.WriteFile(t, filepath.Join(dir, "blobs", "sha256", d.Encoded()), b)
 	return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
 }
 
 // blobFile is the path of a blob in the fixture.
 func (f *fixture) blobFile(d digest.Digest) string {
-	return filepath.Join(f.dir, "blobs", string(d.Algorithm()), d.Encoded())
+	return filepath.Join(f.Dir, "blobs", string(d.Algorithm()), d.Encoded())
 }
 
 // writeIndex replaces index.json directly (temporary file and rename, as
 // other tools do) with entries.
 func (f *fixture) writeIndex(t testing.TB, entries ...ocispec.Descriptor) {
 	t.Helper()
-	b := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries})
-	tmp := filepath.Join(f.dir, ".foreign-index.json")
-	writeFile(t, tmp, b)
-	if err := os.Rename(tmp, filepath.Join(f.dir, ocispec.ImageIndexFile)); err != nil {
+	b := treetest.MustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex, Manifests: entries})
+	tmp := filepath.Join(f.Dir, ".foreign-index.json")
+	treetest.WriteFile(t, tmp, b)
+	if err := os.Rename(tmp, filepath.Join(f.Dir, ocispec.ImageIndexFile)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -98,7 +138,7 @@ func (f *fixture) writeIndex(t testing.TB, entries ...ocispec.Descriptor) {
 // readIndex decodes index.json.
 func (f *fixture) readIndex(t testing.TB) ocispec.Index {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.dir, ocispec.ImageIndexFile))
+	b, err := os.ReadFile(filepath.Join(f.Dir, ocispec.ImageIndexFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,86 +149,16 @@ func (f *fixture) readIndex(t testing.TB) ocispec.Index {
 	return idx
 }
 
-// foreignReferrer stores an artifact manifest for subject as another tool
-// would (blobs written directly), without touching index.json.
-func (f *fixture) foreignReferrer(t testing.TB, subject ocispec.Descriptor, artifactType, note string) ocispec.Descriptor {
-	t.Helper()
-	empty := f.putBlob(t, ocispec.MediaTypeEmptyJSON, []byte("{}"))
-	d := f.putBlob(t, ocispec.MediaTypeImageManifest, mustJSON(t, ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		ArtifactType: artifactType, Config: empty, Layers: []ocispec.Descriptor{empty}, Subject: &subject,
-		Annotations: map[string]string{"note": note},
-	}))
-	d.ArtifactType = artifactType
-	return d
-}
-
-// open opens the fixture through os.OpenRoot (the production path); it is
-// closed when the test ends.
+// open opens the fixture through os.OpenRoot (the production path), with
+// opts; it is closed when the test ends.
 func (f *fixture) open(t testing.TB, opts ...Option) *Layout {
 	t.Helper()
-	l, err := Open(f.dir, opts...)
+	l, err := Open(f.Dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
-}
-
-// artifact is what the tests attach: a one-file artifact whose content (and
-// so digest) is note.
-func artifact(artifactType, note string) referrers.Artifact {
-	return referrers.Artifact{
-		ArtifactType: artifactType,
-		Layers:       []referrers.Blob{referrers.BytesBlob("text/plain", []byte(note))},
-		Annotations:  map[string]string{"note": note},
-	}
-}
-
-func attach(t testing.TB, tg target.Target, subject ocispec.Descriptor, note string, mode referrers.Mode) referrers.AttachResult {
-	t.Helper()
-	res, err := referrers.New().Attach(context.Background(), tg, subject, artifact(typeSBOM, note), referrers.AttachOptions{Mode: mode})
-	if err != nil {
-		t.Fatalf("attach %s: %v", note, err)
-	}
-	return res
-}
-
-func list(t testing.TB, tg target.Target, subject ocispec.Descriptor, mode referrers.Mode) referrers.ListResult {
-	t.Helper()
-	res, err := referrers.New().List(context.Background(), tg, subject, referrers.ListOptions{Mode: mode})
-	if err != nil {
-		t.Fatalf("list: %v", err)
-	}
-	return res
-}
-
-// listed returns the digests of a listing's first level, in order.
-func listed(r referrers.ListResult) []digest.Digest {
-	out := make([]digest.Digest, len(r.Referrers))
-	for i, n := range r.Referrers {
-		out[i] = n.Descriptor.Digest
-	}
-	return out
-}
-
-// wantListed fails unless the listing has exactly want, each once.
-func wantListed(t testing.TB, r referrers.ListResult, want ...digest.Digest) {
-	t.Helper()
-	got := listed(r)
-	w := append([]digest.Digest(nil), want...)
-	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
-	if fmt.Sprint(got) != fmt.Sprint(w) {
-		t.Fatalf("listed %v, want %v", got, w)
-	}
-}
-
-// hashTree and sameTree: see package treetest.
-func hashTree(t testing.TB, dir string) map[string]string { return treetest.Hash(t, dir) }
-
-func sameTree(t testing.TB, what string, before, after map[string]string) {
-	t.Helper()
-	treetest.Same(t, what, before, after)
 }
 
 // countingFS counts the files opened through it, to prove what a listing

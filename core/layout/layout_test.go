@@ -16,6 +16,7 @@ import (
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // TestAttachList proves attach-then-list on a layout through the verbs, for
@@ -47,7 +48,7 @@ func TestAttachList(t *testing.T) {
 			l := f.open(t, WithStyle(tc.style))
 			var all []digest.Digest
 			for i, mode := range tc.attaches {
-				res := attach(t, l, f.subject, tc.name+string(rune('a'+i)), mode)
+				res := treetest.Attach(t, l, f.Subject, tc.name+string(rune('a'+i)), mode)
 				all = append(all, res.Descriptor.Digest)
 				switch mode {
 				case referrers.ModeAuto:
@@ -55,32 +56,32 @@ func TestAttachList(t *testing.T) {
 						t.Fatalf("auto attach: mode %q, fallback tag %q; want index and none", res.Mode, res.FallbackTag)
 					}
 				case referrers.ModeTag:
-					if want := "sha256-" + f.subject.Digest.Encoded(); res.Mode != referrers.ModeTag || res.FallbackTag != want {
+					if want := "sha256-" + f.Subject.Digest.Encoded(); res.Mode != referrers.ModeTag || res.FallbackTag != want {
 						t.Fatalf("tag attach: mode %q, fallback tag %q; want tag and %s", res.Mode, res.FallbackTag, want)
 					}
 				}
 			}
-			first := list(t, l, f.subject, referrers.ModeAuto)
+			first := treetest.List(t, l, f.Subject, referrers.ModeAuto)
 			if first.Mode != referrers.ModeScan {
 				t.Errorf("first list: mode %q, want scan", first.Mode)
 			}
-			wantListed(t, first, all...)
+			treetest.WantListed(t, first, all...)
 			for _, n := range first.Referrers {
-				if n.Descriptor.ArtifactType != typeSBOM || n.Descriptor.Annotations["note"] == "" || n.Descriptor.MediaType != ocispec.MediaTypeImageManifest {
+				if n.Descriptor.ArtifactType != treetest.TypeSBOM || n.Descriptor.Annotations["note"] == "" || n.Descriptor.MediaType != ocispec.MediaTypeImageManifest {
 					t.Errorf("listed %+v: want artifactType, annotations and media type", n.Descriptor)
 				}
 			}
-			second := list(t, l, f.subject, referrers.ModeAuto)
+			second := treetest.List(t, l, f.Subject, referrers.ModeAuto)
 			if second.Mode != referrers.ModeIndex {
 				t.Errorf("second list: mode %q, want index", second.Mode)
 			}
-			wantListed(t, second, all...)
+			treetest.WantListed(t, second, all...)
 			// a new instance scans again and finds the same
-			wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), all...)
-			if api := list(t, l, f.subject, referrers.ModeAPI); api.Mode != referrers.ModeIndex {
+			treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), all...)
+			if api := treetest.List(t, l, f.Subject, referrers.ModeAPI); api.Mode != referrers.ModeIndex {
 				t.Errorf("list in api mode: mode %q, want index (the tree's own mechanism)", api.Mode)
 			}
-			tagList := list(t, l, f.subject, referrers.ModeTag)
+			tagList := treetest.List(t, l, f.Subject, referrers.ModeTag)
 			if len(tagList.Referrers) != tc.wantTag || tagList.Mode != referrers.ModeTag {
 				t.Errorf("list in tag mode: %d referrers, mode %q; want %d, tag", len(tagList.Referrers), tagList.Mode, tc.wantTag)
 			}
@@ -106,8 +107,8 @@ func TestTagSchemaEntry(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	l := f.open(t)
-	res := attach(t, l, f.subject, "by tag", referrers.ModeTag)
-	fallback := "sha256-" + f.subject.Digest.Encoded()
+	res := treetest.Attach(t, l, f.Subject, "by tag", referrers.ModeTag)
+	fallback := "sha256-" + f.Subject.Digest.Encoded()
 	var tagged *ocispec.Descriptor
 	untagged := false
 	for _, m := range f.readIndex(t).Manifests {
@@ -127,15 +128,15 @@ func TestTagSchemaEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx, err := target.DecodeIndex(b)
-	if err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != res.Descriptor.Digest || idx.Manifests[0].ArtifactType != typeSBOM {
+	if err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != res.Descriptor.Digest || idx.Manifests[0].ArtifactType != treetest.TypeSBOM {
 		t.Fatalf("tag schema index %s: %v; want the artifact with its artifactType", b, err)
 	}
 
 	// another tool adds a referrer to the tag schema index only
-	only := f.foreignReferrer(t, f.subject, typeSig, "tag only")
+	only := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "tag only")
 	merged := target.NewIndex(append(idx.Manifests, only))
 	mb, _ := json.Marshal(merged)
-	newIdx := f.putBlob(t, ocispec.MediaTypeImageIndex, mb)
+	newIdx := f.PutBlob(t, ocispec.MediaTypeImageIndex, mb)
 	entries := f.readIndex(t).Manifests
 	for i := range entries {
 		if entries[i].Annotations[ocispec.AnnotationRefName] == fallback {
@@ -143,9 +144,9 @@ func TestTagSchemaEntry(t *testing.T) {
 		}
 	}
 	f.writeIndex(t, entries...)
-	auto := attach(t, l, f.subject, "untagged", referrers.ModeAuto)
+	auto := treetest.Attach(t, l, f.Subject, "untagged", referrers.ModeAuto)
 	for _, l := range []*Layout{l, f.open(t)} {
-		wantListed(t, list(t, l, f.subject, referrers.ModeAuto), res.Descriptor.Digest, only.Digest, auto.Descriptor.Digest)
+		treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), res.Descriptor.Digest, only.Digest, auto.Descriptor.Digest)
 	}
 }
 
@@ -158,7 +159,7 @@ func TestResolve(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	cfgDigest := func() digest.Digest {
-		b, _ := os.ReadFile(f.blobFile(f.subject.Digest))
+		b, _ := os.ReadFile(f.blobFile(f.Subject.Digest))
 		var m ocispec.Manifest
 		_ = json.Unmarshal(b, &m)
 		return m.Config.Digest
@@ -169,8 +170,8 @@ func TestResolve(t *testing.T) {
 		want ocispec.Descriptor
 		err  error
 	}{
-		{ref: "v1", want: f.subject},
-		{ref: f.subject.Digest.String(), want: f.subject},
+		{ref: "v1", want: f.Subject},
+		{ref: f.Subject.Digest.String(), want: f.Subject},
 		{ref: "v2", err: target.ErrNotFound},
 		{ref: digest.FromString("nothing").String(), err: target.ErrNotFound},
 		{ref: cfgDigest.String(), err: target.ErrInvalidManifest},
@@ -195,8 +196,8 @@ func TestResolve(t *testing.T) {
 		t.Errorf("ResolveSubject(../x) = %v, want ref.ErrInvalid", err)
 	}
 
-	other := f.foreignReferrer(t, f.subject, typeSig, "x")
-	a, b := f.subject, other
+	other := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "x")
+	a, b := f.Subject, other
 	a.Annotations = map[string]string{ocispec.AnnotationRefName: "v1"}
 	b.Annotations = map[string]string{ocispec.AnnotationRefName: "v1"}
 	f.writeIndex(t, a, b)
@@ -216,7 +217,7 @@ func TestConditionalPush(t *testing.T) {
 	l := f.open(t)
 	ctx := context.Background()
 	index := func(note string) (ocispec.Descriptor, []byte) {
-		b := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
+		b := treetest.MustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
 			Manifests: []ocispec.Descriptor{}, Annotations: map[string]string{"note": note}})
 		return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(b), Size: int64(len(b))}, b
 	}
@@ -244,12 +245,12 @@ func TestConditionalPush(t *testing.T) {
 		{"bad tag", d3, b3, target.PushOptions{Tag: "../t"}, ref.ErrInvalid, d3.Digest},
 		{"wrong bytes", d1, b2, target.PushOptions{Tag: "t"}, target.ErrDigestMismatch, d3.Digest},
 	} {
-		before := hashTree(t, f.dir)["index.json"]
+		before := treetest.Hash(t, f.Dir)["index.json"]
 		_, err := l.PushManifest(ctx, tc.desc, tc.data, tc.opts)
 		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 			t.Fatalf("%s: PushManifest = %v, want %v", tc.name, err, tc.err)
 		}
-		if err != nil && hashTree(t, f.dir)["index.json"] != before {
+		if err != nil && treetest.Hash(t, f.Dir)["index.json"] != before {
 			t.Fatalf("%s: a failed push changed index.json", tc.name)
 		}
 		tg, err := l.FetchTagged(ctx, "t")
@@ -283,9 +284,9 @@ func TestDeleteManifest(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	l := f.open(t)
-	a := attach(t, l, f.subject, "a", referrers.ModeAuto)
-	b := attach(t, l, f.subject, "b", referrers.ModeAuto)
-	wantListed(t, list(t, l, f.subject, referrers.ModeAuto), a.Descriptor.Digest, b.Descriptor.Digest)
+	a := treetest.Attach(t, l, f.Subject, "a", referrers.ModeAuto)
+	b := treetest.Attach(t, l, f.Subject, "b", referrers.ModeAuto)
+	treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), a.Descriptor.Digest, b.Descriptor.Digest)
 	ctx := context.Background()
 	if err := l.DeleteManifest(ctx, a.Descriptor.Digest); err != nil {
 		t.Fatal(err)
@@ -295,19 +296,19 @@ func TestDeleteManifest(t *testing.T) {
 			t.Fatal("index.json still lists the deleted manifest")
 		}
 	}
-	wantListed(t, list(t, l, f.subject, referrers.ModeAuto), b.Descriptor.Digest)
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), b.Descriptor.Digest)
+	treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), b.Descriptor.Digest)
+	treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), b.Descriptor.Digest)
 	if err := l.DeleteManifest(ctx, a.Descriptor.Digest); !errors.Is(err, target.ErrNotFound) {
 		t.Fatalf("second delete = %v, want ErrNotFound", err)
 	}
-	ro := New(os.DirFS(f.dir), nil, f.dir)
+	ro := New(os.DirFS(f.Dir), nil, f.Dir)
 	if err := ro.DeleteManifest(ctx, b.Descriptor.Digest); !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("delete on a read-only layout = %v, want ErrUnsupported", err)
 	}
-	if _, err := referrers.New().Attach(ctx, ro, f.subject, artifact(typeSBOM, "ro"), referrers.AttachOptions{}); !errors.Is(err, target.ErrUnsupported) {
+	if _, err := referrers.New().Attach(ctx, ro, f.Subject, treetest.Artifact(treetest.TypeSBOM, "ro"), referrers.AttachOptions{}); !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("attach to a read-only layout = %v, want ErrUnsupported", err)
 	}
-	wantListed(t, list(t, ro, f.subject, referrers.ModeAuto), b.Descriptor.Digest)
+	treetest.WantListed(t, treetest.List(t, ro, f.Subject, referrers.ModeAuto), b.Descriptor.Digest)
 }
 
 // TestIndexFor proves the seed's index_for on a layout through the verbs'
@@ -317,8 +318,8 @@ func TestIndexFor(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	l := f.open(t)
-	a := attach(t, l, f.subject, "a", referrers.ModeAuto)
-	idx, err := referrers.IndexFor(context.Background(), l, f.subject.Digest)
+	a := treetest.Attach(t, l, f.Subject, "a", referrers.ModeAuto)
+	idx, err := referrers.IndexFor(context.Background(), l, f.Subject.Digest)
 	if err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != a.Descriptor.Digest || idx.SchemaVersion != 2 || idx.MediaType != ocispec.MediaTypeImageIndex {
 		t.Fatalf("IndexFor = %+v, %v", idx, err)
 	}
@@ -333,13 +334,13 @@ func TestIndexFor(t *testing.T) {
 func TestOpen(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if got := f.open(t).Name(); got != "oci:"+f.dir {
+	if got := f.open(t).Name(); got != "oci:"+f.Dir {
 		t.Errorf("Name = %q", got)
 	}
 	for name, content := range map[string]string{"missing": "", "no version": `{}`, "not json": `imageLayoutVersion`} {
 		dir := t.TempDir()
 		if content != "" {
-			writeFile(t, filepath.Join(dir, ocispec.ImageLayoutFile), []byte(content))
+			treetest.WriteFile(t, filepath.Join(dir, ocispec.ImageLayoutFile), []byte(content))
 		}
 		if _, err := Open(dir); !errors.Is(err, ErrNotLayout) {
 			t.Errorf("%s: Open = %v, want ErrNotLayout", name, err)
@@ -362,36 +363,36 @@ func TestOpen(t *testing.T) {
 func TestScanBlobs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	inIndex := attach(t, f.open(t), f.subject, "in index", referrers.ModeAuto)
-	blobOnly := f.foreignReferrer(t, f.subject, typeSig, "blob only")
-	otherSubject := f.foreignReferrer(t, inIndex.Descriptor, typeSig, "of the sbom")
-	hex := f.subject.Digest.Encoded()
-	f.putBlob(t, "application/vnd.in-toto+json", []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"`+hex+`"}}],"predicateType":"https://spdx.dev/Document"}`))
-	f.putBlob(t, "application/json", []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","subject":"`+f.subject.Digest.String()+`"}`))
-	f.putBlob(t, "application/json", []byte(`{"schemaVersion":2,"subject":`+string(mustJSON(t, f.subject))+`}`))
-	f.putBlob(t, "application/octet-stream", []byte("{\x00\xff binary \"subject\""))
+	inIndex := treetest.Attach(t, f.open(t), f.Subject, "in index", referrers.ModeAuto)
+	blobOnly := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "blob only")
+	otherSubject := f.ForeignReferrer(t, inIndex.Descriptor, treetest.TypeSig, "of the sbom")
+	hex := f.Subject.Digest.Encoded()
+	f.PutBlob(t, "application/vnd.in-toto+json", []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"app","digest":{"sha256":"`+hex+`"}}],"predicateType":"https://spdx.dev/Document"}`))
+	f.PutBlob(t, "application/json", []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json","subject":"`+f.Subject.Digest.String()+`"}`))
+	f.PutBlob(t, "application/json", []byte(`{"schemaVersion":2,"subject":`+string(treetest.MustJSON(t, f.Subject))+`}`))
+	f.PutBlob(t, "application/octet-stream", []byte("{\x00\xff binary \"subject\""))
 	bigContent := make([]byte, target.MaxManifestBytes+1)
 	bigContent[0] = '{'
-	big := f.putBlob(t, "application/octet-stream", bigContent)
-	writeFile(t, filepath.Join(f.dir, "blobs", "sha256", ".tmp-"+hex), []byte("{"))
-	writeFile(t, filepath.Join(f.dir, "blobs", "md5", "d41d8cd98f00b204e9800998ecf8427e"), []byte("{}"))
+	big := f.PutBlob(t, "application/octet-stream", bigContent)
+	treetest.WriteFile(t, filepath.Join(f.Dir, "blobs", "sha256", ".tmp-"+hex), []byte("{"))
+	treetest.WriteFile(t, filepath.Join(f.Dir, "blobs", "md5", "d41d8cd98f00b204e9800998ecf8427e"), []byte("{}"))
 	// the blob-only referrer is reached through a symlink that stays in the tree
-	writeFile(t, filepath.Join(f.dir, "store", "x"), nil)
-	if err := os.Rename(f.blobFile(blobOnly.Digest), filepath.Join(f.dir, "store", blobOnly.Digest.Encoded())); err != nil {
+	treetest.WriteFile(t, filepath.Join(f.Dir, "store", "x"), nil)
+	if err := os.Rename(f.blobFile(blobOnly.Digest), filepath.Join(f.Dir, "store", blobOnly.Digest.Encoded())); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("../../store/"+blobOnly.Digest.Encoded(), f.blobFile(blobOnly.Digest)); err != nil {
 		t.Fatal(err)
 	}
 
-	root, err := os.OpenRoot(f.dir)
+	root, err := os.OpenRoot(f.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer root.Close()
 	c := newCountingFS(root.FS())
-	l := New(c, root, f.dir, WithScanBlobs(true))
-	r, err := l.Referrers(context.Background(), f.subject.Digest, "")
+	l := New(c, root, f.Dir, WithScanBlobs(true))
+	r, err := l.Referrers(context.Background(), f.Subject.Digest, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,9 +405,9 @@ func TestScanBlobs(t *testing.T) {
 	if n := c.opens["blobs/sha256/"+big.Digest.Encoded()]; n != 0 {
 		t.Errorf("the blob over 4 MiB was opened %d times", n)
 	}
-	wantListed(t, list(t, l, f.subject, referrers.ModeAuto), inIndex.Descriptor.Digest, blobOnly.Digest)
-	wantListed(t, list(t, l, inIndex.Descriptor, referrers.ModeAuto), otherSubject.Digest)
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), inIndex.Descriptor.Digest)
+	treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), inIndex.Descriptor.Digest, blobOnly.Digest)
+	treetest.WantListed(t, treetest.List(t, l, inIndex.Descriptor, referrers.ModeAuto), otherSubject.Digest)
+	treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), inIndex.Descriptor.Digest)
 }
 
 func sameSet(ds []ocispec.Descriptor, want ...digest.Digest) bool {
@@ -433,19 +434,19 @@ func sameSet(ds []ocispec.Descriptor, want ...digest.Digest) bool {
 func TestAttachOverCorruptBlob(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := artifact(typeSBOM, "corrupt")
-	data, desc, _, err := referrers.Pack(f.subject, a)
+	a := treetest.Artifact(treetest.TypeSBOM, "corrupt")
+	data, desc, _, err := referrers.Pack(f.Subject, a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	corrupt := []byte(strings.Repeat("x", len(data)))
-	writeFile(t, f.blobFile(desc.Digest), corrupt)
+	treetest.WriteFile(t, f.blobFile(desc.Digest), corrupt)
 	l := f.open(t)
-	res, err := referrers.New().Attach(context.Background(), l, f.subject, a, referrers.AttachOptions{})
+	res, err := referrers.New().Attach(context.Background(), l, f.Subject, a, referrers.AttachOptions{})
 	if err != nil || res.Descriptor.Digest != desc.Digest {
 		t.Fatalf("attach = %v, %v", res.Descriptor, err)
 	}
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), desc.Digest)
+	treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), desc.Digest)
 	if _, err := l.FetchManifest(context.Background(), desc); err != nil {
 		t.Fatal(err)
 	}

@@ -1,327 +1,38 @@
 package layout
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"io/fs"
-	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/oci-referrers/referrers/core/referrers"
-)
-
-// The child processes of the crash and concurrency tests are this test
-// binary run again with -test.run=^TestHelperProcess$ and these variables.
-const (
-	envHelper  = "REFERRERS_LAYOUT_HELPER" // "loop" or "attach"
-	envDir     = "REFERRERS_HELPER_DIR"
-	envSubject = "REFERRERS_HELPER_SUBJECT" // the subject descriptor, JSON
-	envPrefix  = "REFERRERS_HELPER_PREFIX"  // makes each artifact distinct
-	envCount   = "REFERRERS_HELPER_COUNT"
-	envMode    = "REFERRERS_HELPER_MODE" // referrers mode of the attaches
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // TestHelperProcess is not a test: it is the child process of
-// TestCrashDuringAttach and TestConcurrentProcesses. It opens the layout,
-// prints "ready" and waits for a line on stdin; then, in "loop", it attaches
-// until it is killed, and in "attach" it attaches COUNT artifacts; it prints
-// the digest of each.
-func TestHelperProcess(t *testing.T) {
-	which := os.Getenv(envHelper)
-	if which == "" {
-		t.Skip("the child process of the crash and concurrency tests")
-	}
-	var subject ocispec.Descriptor
-	if err := json.Unmarshal([]byte(os.Getenv(envSubject)), &subject); err != nil {
-		fmt.Fprintln(os.Stderr, "subject:", err)
-		os.Exit(2)
-	}
-	l, err := Open(os.Getenv(envDir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	mode := referrers.Mode(os.Getenv(envMode))
-	c := referrers.New()
-	ctx := context.Background()
-	prefix := os.Getenv(envPrefix)
-	n, _ := strconv.Atoi(os.Getenv(envCount))
-	// ready, then wait for the parent's go: the start-up of a process
-	// (~100 ms under -race) stays out of the measured window
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		os.Exit(2)
-	}
-	for i := 0; which == "loop" || i < n; i++ {
-		a := artifact(typeSBOM, fmt.Sprintf("%s-%d", prefix, i))
-		if which == "attach" {
-			a.Layers = nil // the empty layer: one blob fewer to write, the manifest still distinct by its annotation
-		}
-		res, err := c.Attach(ctx, l, subject, a, referrers.AttachOptions{Mode: mode})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Println(res.Descriptor.Digest)
-	}
-	os.Exit(0)
-}
+// TestCrashDuringAttach and TestConcurrentProcesses (see
+// treetest.HelperProcess), run with REFERRERS_LAYOUT_HELPER set.
+func TestHelperProcess(t *testing.T) { treetest.HelperProcess(t, layoutStore) }
 
-// child is a started child process, ready to be told to go.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	lines chan string // what it printed after "ready"; closed when it exits
-}
-
-// startChildren starts n child processes at once (prefix-0, prefix-1, ...)
-// and waits until each is ready.
-func startChildren(t *testing.T, n int, which, dir string, subject ocispec.Descriptor, prefix string, env func(i int) []string) []*child {
-	t.Helper()
-	cs := make([]*child, n)
-	ready := make([]chan string, n)
-	for i := range cs {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), envHelper+"="+which, envDir+"="+dir,
-			envSubject+"="+string(mustJSON(t, subject)), envPrefix+"="+fmt.Sprintf("%s-%d", prefix, i))
-		if env != nil {
-			cmd.Env = append(cmd.Env, env(i)...)
-		}
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		c := &child{cmd: cmd, stdin: stdin, lines: make(chan string, 4096)}
-		cs[i] = c
-		t.Cleanup(func() { _ = c.kill() })
-		ready[i] = make(chan string, 1)
-		go func(ready chan<- string) {
-			sc := bufio.NewScanner(out)
-			sc.Scan()
-			ready <- sc.Text()
-			for sc.Scan() {
-				c.lines <- sc.Text()
-			}
-			close(c.lines)
-		}(ready[i])
-	}
-	for i := range cs {
-		if l := <-ready[i]; l != "ready" {
-			t.Fatalf("child %s-%d did not start: %q", prefix, i, l)
-		}
-	}
-	return cs
-}
-
-func (c *child) start(t *testing.T) {
-	t.Helper()
-	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// wait waits for the child to exit and returns what it printed.
-func (c *child) wait(t *testing.T) []string {
-	t.Helper()
-	var out []string
-	for l := range c.lines {
-		out = append(out, l)
-	}
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
-	return out
-}
-
-// kill ends the child with SIGKILL (if it still runs) and reaps it. It
-// returns an error if the child had ended on its own with a failure (an
-// attach failed) rather than by the signal.
-func (c *child) kill() error {
-	if c.cmd.ProcessState == nil {
-		_ = c.cmd.Process.Kill()
-		for range c.lines {
-		}
-		_ = c.cmd.Wait()
-	}
-	if st := c.cmd.ProcessState; st != nil && st.Exited() && !st.Success() {
-		return fmt.Errorf("the child failed before it was killed: %v", st)
-	}
-	return nil
-}
-
-// killAtRandom starts the children and kills each with SIGKILL at a random
-// moment: within 40 ms of its start, or (every other one) within 40 ms after
-// its first attach completed, however loaded the machine is.
-func killAtRandom(t *testing.T, cs []*child, first int) {
-	t.Helper()
-	errs := make(chan error, len(cs))
-	var wg sync.WaitGroup
-	for i, c := range cs {
-		c.start(t)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if (first+i)%2 == 1 {
-				select {
-				case <-c.lines:
-				case <-time.After(30 * time.Second):
-				}
-			}
-			time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond)
-			errs <- c.kill()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// checkListable proves a layout is consistent: index.json is valid JSON, a
-// new instance lists the subject's referrers, and every listed referrer's
-// manifest reads back verified; with scanBlobs, a scan of every blob lists at
-// least as many.
-func checkListable(t *testing.T, f *fixture, scanBlobs bool) []digest.Digest {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.dir, ocispec.ImageIndexFile))
-	if err != nil || !json.Valid(b) {
-		t.Fatalf("index.json is not valid JSON (%v): %.200q", err, b)
-	}
-	l := f.open(t)
-	r := list(t, l, f.subject, referrers.ModeAuto)
-	for _, n := range r.Referrers {
-		if _, err := l.FetchManifest(context.Background(), n.Descriptor); err != nil {
-			t.Fatalf("listed referrer %s does not read back: %v", n.Descriptor.Digest, err)
-		}
-	}
-	if !scanBlobs {
-		return listed(r)
-	}
-	all := list(t, f.open(t, WithScanBlobs(true)), f.subject, referrers.ModeAuto)
-	if len(all.Referrers) < len(r.Referrers) {
-		t.Fatalf("scan-blobs lists %d referrers, fewer than index.json's %d", len(all.Referrers), len(r.Referrers))
-	}
-	return listed(r)
-}
-
-// tempFiles lists the leftover temporary files (.tmp-*) under dir.
-func tempFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), ".tmp-") {
-			rel, _ := filepath.Rel(dir, p)
-			out = append(out, rel)
-		}
-		return nil
-	})
-	return out
-}
-
-// TestCrashDuringAttach proves crash safety: child processes attaching in a
-// loop, four at a time to one subject, are each killed with SIGKILL at a
-// random moment (every other one after its first attach completed), 20 kills
-// in all; after each round index.json is valid JSON, the subject's referrers
-// are listed, and each of them reads back verified (a manifest is in index.json only after its blob
-// was synced and renamed into place). Leftover temporary files (.tmp-*) of
-// a killed write may remain, and do not break listing; planted ones (a
-// half-written index.json and blob) do not either.
+// TestCrashDuringAttach proves crash safety (treetest.CrashDuringAttach):
+// child processes attaching in a loop, four at a time to one subject, are
+// each killed with SIGKILL at a random moment, 20 kills in all; after each
+// round index.json is valid JSON, the subject's referrers are listed, and
+// each of them reads back verified (a manifest is in index.json only after
+// its blob was synced and renamed into place). Leftover temporary files
+// (.tmp-*) of a killed write may remain, and do not break listing; planted
+// ones (a half-written index.json and blob) do not either, nor a scan of
+// every blob.
 func TestCrashDuringAttach(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	f := newFixture(t)
-	before := 0
-	const kills, batch = 20, 4
-	children := startChildren(t, kills, "loop", f.dir, f.subject, "crash", nil)
-	for i := 0; i < kills; i += batch {
-		killAtRandom(t, children[i:i+batch], i)
-		got := checkListable(t, f, false)
-		if len(got) < before {
-			t.Fatalf("after kills %d-%d: %d referrers listed, fewer than the %d before", i, i+batch-1, len(got), before)
-		}
-		before = len(got)
-	}
-	left := tempFiles(t, f.dir)
-	t.Logf("%d referrers attached across 20 killed children; %d temporary files left behind: %v", before, len(left), left)
-
-	// plant leftovers of a write killed half way
-	writeFile(t, filepath.Join(f.dir, ".tmp-index.json-0123456789abcdef"), []byte(`{"schemaVersion":2,"manifests":[{"mediaType":`))
-	writeFile(t, filepath.Join(f.dir, "blobs", "sha256", ".tmp-"+f.subject.Digest.Encoded()+"-0123456789abcdef"), []byte(`{"schemaVersion":2,"subject":`))
-	if got := checkListable(t, f, true); len(got) != before {
-		t.Fatalf("with planted temporary files: %d referrers listed, want %d", len(got), before)
-	}
+	treetest.CrashDuringAttach(t, layoutStore)
 }
 
 // TestConcurrentProcesses proves that concurrent attaches from separate
-// processes lose nothing: 8 child processes (each its own Layout, so its own
-// open of the lock file, as flock requires) start at the same instant and
-// attach 5 artifacts each to one subject, six of them in auto mode (an
-// untagged index.json entry and the tag schema index, written by the layout
-// under its lock) and two in tag mode (the tag schema index also updated by
-// the verbs with conditional pushes under the lock). Afterwards all 40 are
+// processes lose nothing (treetest.ConcurrentProcesses): 8 child processes
+// (each its own Layout, so its own open of the lock file, as flock
+// requires) attach 5 artifacts each to one subject, six of them in auto
+// mode (an untagged index.json entry and the tag schema index, written by
+// the layout under its lock) and two in tag mode. Afterwards all 40 are
 // listed both ways, and index.json has one untagged entry each.
 func TestConcurrentProcesses(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	const procs, each = 8, 5
-	f := newFixture(t)
-	children := startChildren(t, procs, "attach", f.dir, f.subject, "proc", func(i int) []string {
-		mode := referrers.ModeAuto
-		if i%4 == 3 {
-			mode = referrers.ModeTag
-		}
-		return []string{envCount + "=" + strconv.Itoa(each), envMode + "=" + string(mode)}
-	})
-	for _, c := range children {
-		c.start(t) // all ready: they start together
-	}
-	var all []digest.Digest
-	for i, c := range children {
-		ds := c.wait(t)
-		if len(ds) != each {
-			t.Fatalf("child %d attached %d, want %d", i, len(ds), each)
-		}
-		for _, d := range ds {
-			all = append(all, digest.Digest(d))
-		}
-	}
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), all...)
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeTag), all...)
-	untagged := 0
-	for _, m := range f.readIndex(t).Manifests {
-		if m.Annotations[ocispec.AnnotationRefName] == "" {
-			untagged++
-		}
-	}
-	if untagged != procs*each {
-		t.Fatalf("index.json has %d untagged entries, want %d", untagged, procs*each)
-	}
+	treetest.ConcurrentProcesses(t, layoutStore)
 }

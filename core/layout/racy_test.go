@@ -9,6 +9,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/referrers"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // TestScanCacheRacy: an in-place, same-size rewrite of index.json that keeps
@@ -21,13 +22,13 @@ func TestScanCacheRacy(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	cache := t.TempDir()
-	foreign := f.foreignReferrer(t, f.subject, typeSig, "aaaa")
-	other := f.foreignReferrer(t, f.subject, typeSig, "bbbb")
+	foreign := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "aaaa")
+	other := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "bbbb")
 	f.writeIndex(t, append(f.readIndex(t).Manifests, foreign)...)
-	p := filepath.Join(f.dir, ocispec.ImageIndexFile)
+	p := filepath.Join(f.Dir, ocispec.ImageIndexFile)
 
 	l := f.open(t, WithCacheDir(cache))
-	wantListed(t, list(t, l, f.subject, referrers.ModeAuto), foreign.Digest)
+	treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), foreign.Digest)
 
 	// the same bytes but the other referrer's digest: same size, same inode,
 	// same modification time
@@ -37,7 +38,7 @@ func TestScanCacheRacy(t *testing.T) {
 	}
 	idx := f.readIndex(t)
 	idx.Manifests[len(idx.Manifests)-1] = other
-	b := mustJSON(t, idx)
+	b := treetest.MustJSON(t, idx)
 	if int64(len(b)) != fi.Size() {
 		t.Fatalf("rewrite changes the size (%d, %d): the test needs equal sizes", len(b), fi.Size())
 	}
@@ -53,6 +54,6 @@ func TestScanCacheRacy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, l := range []*Layout{l, f.open(t, WithCacheDir(cache))} {
-		wantListed(t, list(t, l, f.subject, referrers.ModeAuto), other.Digest)
+		treetest.WantListed(t, treetest.List(t, l, f.Subject, referrers.ModeAuto), other.Digest)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
 	"github.com/oci-referrers/referrers/core/tree"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // records returns how index.json records the subject's referrers: the
@@ -29,7 +30,7 @@ func records(t *testing.T, f *fixture, subject digest.Digest) (untagged, tagged 
 			}
 		case target.FallbackTag(subject):
 			p, _ := BlobPath(m.Digest)
-			b, err := tree.ReadVerified(os.DirFS(f.dir), p, m.Digest, target.MaxManifestBytes)
+			b, err := tree.ReadVerified(os.DirFS(f.Dir), p, m.Digest, target.MaxManifestBytes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +40,7 @@ func records(t *testing.T, f *fixture, subject digest.Digest) (untagged, tagged 
 			}
 			tagged = []string{}
 			for _, e := range idx.Manifests {
-				if e.ArtifactType != typeSBOM || e.Annotations["note"] == "" {
+				if e.ArtifactType != treetest.TypeSBOM || e.Annotations["note"] == "" {
 					t.Errorf("tag entry %+v lacks the artifactType or annotations", e)
 				}
 				tagged = append(tagged, e.Digest.String())
@@ -71,9 +72,9 @@ func TestStyles(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			l := f.open(t, WithStyle(tc.style))
-			a := attach(t, l, f.subject, "a", referrers.ModeAuto).Descriptor
-			b := attach(t, l, f.subject, "b", referrers.ModeAuto).Descriptor
-			attach(t, l, f.subject, "b", referrers.ModeAuto) // a rerun changes nothing
+			a := treetest.Attach(t, l, f.Subject, "a", referrers.ModeAuto).Descriptor
+			b := treetest.Attach(t, l, f.Subject, "b", referrers.ModeAuto).Descriptor
+			treetest.Attach(t, l, f.Subject, "b", referrers.ModeAuto) // a rerun changes nothing
 			both := []string{a.Digest.String(), b.Digest.String()}
 			sort.Strings(both)
 			want := func(on bool, ds []string) []string {
@@ -82,13 +83,13 @@ func TestStyles(t *testing.T) {
 				}
 				return nil
 			}
-			u, g := records(t, f, f.subject.Digest)
+			u, g := records(t, f, f.Subject.Digest)
 			if strings.Join(u, ",") != strings.Join(want(tc.untagged, both), ",") || strings.Join(g, ",") != strings.Join(want(tc.tagged, both), ",") {
 				t.Fatalf("untagged %v, tagged %v; want untagged %v, tagged %v", u, g, tc.untagged, tc.tagged)
 			}
-			wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), a.Digest, b.Digest)
+			treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), a.Digest, b.Digest)
 			if tc.tagged {
-				wantListed(t, list(t, f.open(t), f.subject, referrers.ModeTag), a.Digest, b.Digest)
+				treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeTag), a.Digest, b.Digest)
 			}
 
 			c := referrers.New()
@@ -99,19 +100,19 @@ func TestStyles(t *testing.T) {
 			if len(res.Deleted) != 1 || res.Deleted[0].Gone {
 				t.Errorf("deleted %+v", res.Deleted)
 			}
-			u, g = records(t, f, f.subject.Digest)
+			u, g = records(t, f, f.Subject.Digest)
 			rest := []string{b.Digest.String()}
 			if strings.Join(u, ",") != strings.Join(want(tc.untagged, rest), ",") || strings.Join(g, ",") != strings.Join(want(tc.tagged, rest), ",") {
 				t.Fatalf("after a delete: untagged %v, tagged %v", u, g)
 			}
-			wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), b.Digest)
+			treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), b.Digest)
 			if _, err := c.Delete(context.Background(), l, b, referrers.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if u, g = records(t, f, f.subject.Digest); len(u) != 0 || len(g) != 0 {
+			if u, g = records(t, f, f.Subject.Digest); len(u) != 0 || len(g) != 0 {
 				t.Errorf("after deleting both: untagged %v, tag %v; want no records", u, g)
 			}
-			wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto))
+			treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto))
 			if _, err := c.Delete(context.Background(), l, b, referrers.DeleteOptions{}); !errors.Is(err, target.ErrNotFound) {
 				t.Errorf("deleting again: %v, want not found", err)
 			}
@@ -126,13 +127,13 @@ func TestDeleteRecursiveLayout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	l := f.open(t)
-	sbom := attach(t, l, f.subject, "sbom", referrers.ModeAuto).Descriptor
-	sig := attach(t, l, sbom, "sig", referrers.ModeAuto).Descriptor
+	sbom := treetest.Attach(t, l, f.Subject, "sbom", referrers.ModeAuto).Descriptor
+	sig := treetest.Attach(t, l, sbom, "sig", referrers.ModeAuto).Descriptor
 	c := referrers.New()
 	if _, err := c.Delete(context.Background(), l, sbom, referrers.DeleteOptions{}); !errors.Is(err, referrers.ErrHasReferrers) {
 		t.Fatalf("delete without recursive: %v, want ErrHasReferrers", err)
 	}
-	if _, err := c.Delete(context.Background(), l, f.subject, referrers.DeleteOptions{Recursive: true}); !errors.Is(err, referrers.ErrNotReferrer) {
+	if _, err := c.Delete(context.Background(), l, f.Subject, referrers.DeleteOptions{Recursive: true}); !errors.Is(err, referrers.ErrNotReferrer) {
 		t.Fatalf("delete of the image: %v, want ErrNotReferrer", err)
 	}
 	res, err := c.Delete(context.Background(), l, sbom, referrers.DeleteOptions{Recursive: true, GCFallbackIndex: true})
@@ -143,11 +144,11 @@ func TestDeleteRecursiveLayout(t *testing.T) {
 		t.Errorf("deleted %+v, want the signature then the SBOM", res.Deleted)
 	}
 	for _, m := range f.readIndex(t).Manifests {
-		if m.Digest != f.subject.Digest {
+		if m.Digest != f.Subject.Digest {
 			t.Errorf("index.json still holds %s %v", m.Digest, m.Annotations)
 		}
 	}
-	ro := New(os.DirFS(f.dir), nil, f.dir)
+	ro := New(os.DirFS(f.Dir), nil, f.Dir)
 	if _, err := c.Delete(context.Background(), ro, sbom, referrers.DeleteOptions{}); !errors.Is(err, target.ErrUnsupported) {
 		t.Errorf("delete on a read-only layout: %v, want ErrUnsupported", err)
 	}

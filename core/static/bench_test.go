@@ -27,8 +27,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync/atomic"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -38,69 +36,13 @@ import (
 	"github.com/oci-referrers/referrers/core/static"
 	"github.com/oci-referrers/referrers/core/tree"
 	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
-var benchStaticSizes = []struct {
-	name      string
-	manifests int
-}{{"1k", 1_000}, {"10k", 10_000}, {"100k", 100_000}}
+// The trees, the counting of reads and the checked list are the shared
+// harness's (treetest.BenchTrees, treetest.CountingFS, treetest.BenchList).
 
-const (
-	benchStaticReferrers = 100
-	benchStaticRepo      = "bench/app"
-)
-
-// benchStaticFS counts what is read through an fs.FS. It implements StatFS
-// and ReadDirFS so that a stat or a directory listing is not counted as an
-// open of a file read to the end.
-type benchStaticFS struct {
-	fsys                 fs.FS
-	opens, stats, nbytes atomic.Int64
-}
-
-func (c *benchStaticFS) Open(name string) (fs.File, error) {
-	c.opens.Add(1)
-	f, err := c.fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	return &benchStaticFile{File: f, n: &c.nbytes}, nil
-}
-
-func (c *benchStaticFS) Stat(name string) (fs.FileInfo, error) {
-	c.stats.Add(1)
-	return fs.Stat(c.fsys, name)
-}
-
-func (c *benchStaticFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	c.opens.Add(1)
-	return fs.ReadDir(c.fsys, name)
-}
-
-func (c *benchStaticFS) reset() {
-	c.opens.Store(0)
-	c.stats.Store(0)
-	c.nbytes.Store(0)
-}
-
-// report adds the counters, per operation, to the benchmark's result.
-func (c *benchStaticFS) report(b *testing.B) {
-	n := float64(b.N)
-	b.ReportMetric(float64(c.nbytes.Load())/n, "read-B/op")
-	b.ReportMetric(float64(c.opens.Load())/n, "opens/op")
-	b.ReportMetric(float64(c.stats.Load())/n, "stats/op")
-}
-
-type benchStaticFile struct {
-	fs.File
-	n *atomic.Int64
-}
-
-func (f *benchStaticFile) Read(p []byte) (int, error) {
-	n, err := f.File.Read(p)
-	f.n.Add(int64(n))
-	return n, err
-}
+const benchStaticRepo = "bench/app"
 
 func benchStaticOpen(b *testing.B, fsys fs.FS, root *os.Root, dir string) *static.Tree {
 	t, err := static.New(fsys, root, dir, benchStaticRepo)
@@ -108,33 +50,6 @@ func benchStaticOpen(b *testing.B, fsys fs.FS, root *os.Root, dir string) *stati
 		b.Fatal(err)
 	}
 	return t
-}
-
-// benchStaticList resolves the subject's tag and lists its referrers; with
-// want set it checks the whole answer against what the generator wrote (a
-// benchmark of a wrong answer is worthless), else its size.
-func benchStaticList(b *testing.B, t *static.Tree, want []digest.Digest, mode referrers.Mode, full bool) {
-	ctx := context.Background()
-	subject, err := referrers.ResolveSubject(ctx, t, treegen.SubjectTag, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := referrers.New().List(ctx, t, subject, referrers.ListOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if len(res.Referrers) != len(want) || res.Mode != mode {
-		b.Fatalf("listed %d referrers (mode %s), want %d (mode %s)", len(res.Referrers), res.Mode, len(want), mode)
-	}
-	if full {
-		got := make([]digest.Digest, 0, len(res.Referrers))
-		for _, n := range res.Referrers {
-			got = append(got, n.Descriptor.Digest)
-		}
-		if !slices.Equal(got, want) {
-			b.Fatalf("listed %d referrers, not the %d the generator wrote", len(got), len(want))
-		}
-	}
 }
 
 // benchStaticIndexAll runs IndexForAll(write) and checks what it found.
@@ -152,7 +67,7 @@ func benchStaticIndexAll(b *testing.B, t *static.Tree, gen treegen.Result) {
 
 // benchStaticScan lists the manifests stored by digest in dir of cfs, then
 // times the scanner alone over them.
-func benchStaticScan(b *testing.B, cfs *benchStaticFS, path func(digest.Digest) (string, error), dir string, gen treegen.Result) {
+func benchStaticScan(b *testing.B, cfs *treetest.CountingFS, path func(digest.Digest) (string, error), dir string, gen treegen.Result) {
 	ents, err := fs.ReadDir(cfs, dir)
 	if err != nil {
 		b.Fatal(err)
@@ -164,97 +79,62 @@ func benchStaticScan(b *testing.B, cfs *benchStaticFS, path func(digest.Digest) 
 		}
 	}
 	sc := &tree.Scanner{FS: cfs, Path: path}
-	cfs.reset()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
+	treetest.BenchScan(b, cfs, gen, func() (int, int, error) {
 		found, st, err := sc.Scan(context.Background(), items, "")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(found[gen.Subject.Digest]) != len(gen.Referrers) || st.Files != gen.Manifests {
-			b.Fatalf("scan read %d manifests and found %d referrers, want %d and %d", st.Files, len(found[gen.Subject.Digest]), gen.Manifests, len(gen.Referrers))
-		}
-	}
-	b.StopTimer()
-	cfs.report(b)
+		return len(found[gen.Subject.Digest]), st.Files, err
+	})
 }
 
 func BenchmarkStaticList(b *testing.B) {
-	for _, size := range benchStaticSizes {
-		b.Run("manifests="+size.name, func(b *testing.B) {
-			dir := b.TempDir()
-			gen, err := treegen.Static(dir, benchStaticRepo, treegen.Spec{Manifests: size.manifests, Referrers: benchStaticReferrers})
-			if err != nil {
+	generate := func(dir string, spec treegen.Spec) (treegen.Result, error) {
+		return treegen.Static(dir, benchStaticRepo, spec)
+	}
+	treetest.BenchTrees(b, generate, func(b *testing.B, bt *treetest.BenchTree) {
+		dir, root, want := bt.Dir, bt.Root, bt.Gen.Referrers
+		counting := func() *treetest.CountingFS { return &treetest.CountingFS{FS: root.FS()} }
+		prerendered := filepath.Join(dir, "v2", filepath.FromSlash(benchStaticRepo), "referrers")
+
+		b.Run("cold", func(b *testing.B) {
+			if err := os.RemoveAll(prerendered); err != nil {
 				b.Fatal(err)
 			}
-			b.Logf("generated %d manifests (%d files) in %s", gen.Manifests, gen.Files, gen.Elapsed)
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer root.Close()
-			prerendered := filepath.Join(dir, "v2", filepath.FromSlash(benchStaticRepo), "referrers")
-
-			b.Run("cold", func(b *testing.B) {
-				if err := os.RemoveAll(prerendered); err != nil {
-					b.Fatal(err)
-				}
-				cfs := &benchStaticFS{fsys: root.FS()}
-				benchStaticList(b, benchStaticOpen(b, cfs, nil, dir), gen.Referrers, referrers.ModeScan, true)
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchStaticList(b, benchStaticOpen(b, cfs, nil, dir), gen.Referrers, referrers.ModeScan, false)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-
-			b.Run("index-for-all", func(b *testing.B) {
-				cfs := &benchStaticFS{fsys: root.FS()}
-				t := benchStaticOpen(b, cfs, root, dir)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchStaticIndexAll(b, t, gen)
-				}
-				b.StopTimer()
-				cfs.report(b)
-			})
-
-			// The scan alone, and what opening the manifests directory once
-			// would save: each open by path walks v2/, bench/, app/,
-			// manifests/ and the file (five openat and five close on Linux).
-			manifests := "v2/" + benchStaticRepo + "/manifests"
-			b.Run("part=scan-root", func(b *testing.B) {
-				cfs := &benchStaticFS{fsys: root.FS()}
-				benchStaticScan(b, cfs, func(d digest.Digest) (string, error) { return manifests + "/" + d.String(), nil }, manifests, gen)
-			})
-			b.Run("part=scan-subroot", func(b *testing.B) {
-				sub, err := root.OpenRoot(manifests)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer sub.Close()
-				cfs := &benchStaticFS{fsys: sub.FS()}
-				benchStaticScan(b, cfs, func(d digest.Digest) (string, error) { return d.String(), nil }, ".", gen)
-			})
-
-			b.Run("warm", func(b *testing.B) {
-				cfs := &benchStaticFS{fsys: root.FS()}
-				benchStaticIndexAll(b, benchStaticOpen(b, cfs, root, dir), gen)
-				benchStaticList(b, benchStaticOpen(b, cfs, nil, dir), gen.Referrers, referrers.ModeIndex, true)
-				cfs.reset()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					benchStaticList(b, benchStaticOpen(b, cfs, nil, dir), gen.Referrers, referrers.ModeIndex, false)
-				}
-				b.StopTimer()
-				cfs.report(b)
+			cfs := counting()
+			treetest.BenchList(b, benchStaticOpen(b, cfs, nil, dir), want, referrers.ModeScan, true)
+			treetest.Measure(b, cfs, func() {
+				treetest.BenchList(b, benchStaticOpen(b, cfs, nil, dir), want, referrers.ModeScan, false)
 			})
 		})
-	}
+
+		b.Run("index-for-all", func(b *testing.B) {
+			cfs := counting()
+			t := benchStaticOpen(b, cfs, root, dir)
+			treetest.Measure(b, cfs, func() { benchStaticIndexAll(b, t, bt.Gen) })
+		})
+
+		// The scan alone, and what opening the manifests directory once
+		// would save: each open by path walks v2/, bench/, app/,
+		// manifests/ and the file (five openat and five close on Linux).
+		manifests := "v2/" + benchStaticRepo + "/manifests"
+		b.Run("part=scan-root", func(b *testing.B) {
+			benchStaticScan(b, counting(), func(d digest.Digest) (string, error) { return manifests + "/" + d.String(), nil }, manifests, bt.Gen)
+		})
+		b.Run("part=scan-subroot", func(b *testing.B) {
+			sub, err := root.OpenRoot(manifests)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			cfs := &treetest.CountingFS{FS: sub.FS()}
+			benchStaticScan(b, cfs, func(d digest.Digest) (string, error) { return d.String(), nil }, ".", bt.Gen)
+		})
+
+		b.Run("warm", func(b *testing.B) {
+			cfs := counting()
+			benchStaticIndexAll(b, benchStaticOpen(b, cfs, root, dir), bt.Gen)
+			treetest.BenchList(b, benchStaticOpen(b, cfs, nil, dir), want, referrers.ModeIndex, true)
+			treetest.Measure(b, cfs, func() {
+				treetest.BenchList(b, benchStaticOpen(b, cfs, nil, dir), want, referrers.ModeIndex, false)
+			})
+		})
+	})
 }

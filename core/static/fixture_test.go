@@ -2,11 +2,9 @@ package static
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,102 +17,130 @@ import (
 	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
-// Artifact types the tests attach.
-const (
-	typeSBOM = "application/vnd.example.sbom.v1+json"
-	typeSig  = "application/vnd.example.signature.v1"
-)
-
 // repoName is the repository of every fixture: two components, as real
 // names have.
 const repoName = "library/app"
 
+// staticStore is the static tree (repository repoName) as the harness of
+// package treetest drives it.
+var staticStore = &treetest.Store{
+	Name:      "static tree",
+	HelperEnv: "REFERRERS_STATIC_HELPER",
+	Seed: func(t testing.TB, f *treetest.Fixture) ocispec.Descriptor {
+		t.Helper()
+		return (&fixture{f}).image(t, "v1", "linux")
+	},
+	PutBlob: func(t testing.TB, dir, mediaType string, b []byte) ocispec.Descriptor {
+		t.Helper()
+		d := digest.FromBytes(b)
+		treetest.WriteFile(t, repoPath(dir, "blobs", d.String()), b)
+		return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
+	},
+	PutManifest: func(t testing.TB, dir, mediaType string, b []byte) ocispec.Descriptor {
+		t.Helper()
+		d := digest.FromBytes(b)
+		writeManifestFile(t, dir, d.String(), mediaType, b)
+		return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
+	},
+	Open: func(dir string) (treetest.Target, error) { return Open(dir, repoName) },
+
+	CheckListable: func(t *testing.T, tf *treetest.Fixture, tg treetest.Target, n int, leftovers bool) {
+		// a scan (IndexFor, which ignores the pre-rendered file) finds at
+		// least the n listed; the pre-rendered file, when there is one, is
+		// a valid index whose entries all read back; with the planted
+		// leftovers, IndexForAll succeeds
+		t.Helper()
+		f, tr, ctx := &fixture{tf}, tg.(*Tree), context.Background()
+		scan, err := tr.IndexFor(ctx, f.Subject.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(scan.Manifests) < n {
+			t.Fatalf("a scan finds %d referrers, fewer than the %d listed", len(scan.Manifests), n)
+		}
+		if idx, ok := f.readReferrersFile(t, f.Subject.Digest); ok {
+			for _, d := range idx.Manifests {
+				if _, err := tr.FetchManifest(ctx, d); err != nil {
+					t.Fatalf("the referrers file lists %s, which does not read back: %v", d.Digest, err)
+				}
+			}
+		}
+		if leftovers {
+			if _, err := f.open(t).IndexForAll(ctx, false); err != nil {
+				t.Fatalf("IndexForAll with temporary files: %v", err)
+			}
+		}
+	},
+	PlantLeftovers: func(t *testing.T, tf *treetest.Fixture) {
+		f, s := &fixture{tf}, tf.Subject.Digest.String()
+		treetest.WriteFile(t, f.repo("manifests", ".tmp-"+s+"-0123456789abcdef"), []byte(`{"schemaVersion":2,"subject":`))
+		treetest.WriteFile(t, f.repo("manifests", ".tmp-"+s+".mediatype-0123456789abcdef"), []byte(`application/vnd.oci.image.`))
+		treetest.WriteFile(t, f.repo("referrers", ".tmp-"+s+"-0123456789abcdef"), []byte(`{"schemaVersion":2,"manifests":[`))
+	},
+	CheckConcurrent: func(t *testing.T, tf *treetest.Fixture, all, tagged []digest.Digest) {
+		// the tag schema index lists exactly the tag-mode ones; the
+		// pre-rendered referrers file lists all
+		t.Helper()
+		f := &fixture{tf}
+		treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeTag), tagged...)
+		idx, ok := f.readReferrersFile(t, f.Subject.Digest)
+		if !ok {
+			t.Fatal("no pre-rendered referrers file")
+		}
+		treetest.WantEntries(t, "pre-rendered referrers file", idx.Manifests, all...)
+	},
+
+	HostileOp: func(ctx context.Context, t *testing.T, f *treetest.Fixture, op, arg string) (error, bool) {
+		if op != "index-all" { // IndexForAll(write)
+			return nil, false
+		}
+		tr, err := Open(f.Dir, repoName)
+		if err != nil {
+			return err, true
+		}
+		defer tr.Close()
+		_, err = tr.IndexForAll(ctx, true)
+		return err, true
+	},
+	AllowedWrite: allowedWrite,
+}
+
 // fixture is a static tree written as another tool (or a registry export)
 // would: an image under v2/library/app, tagged v1, no referrers files.
-type fixture struct {
-	dir     string
-	subject ocispec.Descriptor
-}
-
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func writeFile(t testing.TB, path string, b []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+type fixture struct{ *treetest.Fixture }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir()}
-	f.subject = f.image(t, "v1", "linux")
-	return f
+	return &fixture{treetest.NewFixture(t, staticStore)}
+}
+
+// repoPath is the path of the repository's directory in the tree at dir.
+func repoPath(dir string, parts ...string) string {
+	return filepath.Join(append([]string{dir, "v2", "library", "app"}, parts...)...)
 }
 
 // repo is the path of the repository's directory.
-func (f *fixture) repo(parts ...string) string {
-	return filepath.Join(append([]string{f.dir, "v2", "library", "app"}, parts...)...)
-}
+func (f *fixture) repo(parts ...string) string { return repoPath(f.Dir, parts...) }
 
 // image stores an image (config, layer, manifest) under tag.
 func (f *fixture) image(t testing.TB, tag, os string) ocispec.Descriptor {
 	t.Helper()
-	cfg := f.putBlob(t, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"`+os+`","rootfs":{"type":"layers","diff_ids":[]}}`))
-	layer := f.putBlob(t, ocispec.MediaTypeImageLayer, []byte("layer of "+tag))
-	b := mustJSON(t, ocispec.Manifest{
+	cfg := f.PutBlob(t, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"`+os+`","rootfs":{"type":"layers","diff_ids":[]}}`))
+	layer := f.PutBlob(t, ocispec.MediaTypeImageLayer, []byte("layer of "+tag))
+	b := treetest.MustJSON(t, ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
 		Config: cfg, Layers: []ocispec.Descriptor{layer},
 	})
-	d := f.putManifest(t, ocispec.MediaTypeImageManifest, b)
-	f.writeManifestFile(t, tag, ocispec.MediaTypeImageManifest, b)
+	d := f.PutManifest(t, ocispec.MediaTypeImageManifest, b)
+	writeManifestFile(t, f.Dir, tag, ocispec.MediaTypeImageManifest, b)
 	return d
-}
-
-func (f *fixture) putBlob(t testing.TB, mediaType string, b []byte) ocispec.Descriptor {
-	t.Helper()
-	d := digest.FromBytes(b)
-	writeFile(t, f.repo("blobs", d.String()), b)
-	return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
 }
 
 // writeManifestFile writes manifests/<ref> and its sidecar directly.
-func (f *fixture) writeManifestFile(t testing.TB, ref, mediaType string, b []byte) {
+func writeManifestFile(t testing.TB, dir, ref, mediaType string, b []byte) {
 	t.Helper()
-	writeFile(t, f.repo("manifests", ref+".mediatype"), []byte(mediaType))
-	writeFile(t, f.repo("manifests", ref), b)
-}
-
-// putManifest stores a manifest under its digest directly (a foreign write).
-func (f *fixture) putManifest(t testing.TB, mediaType string, b []byte) ocispec.Descriptor {
-	t.Helper()
-	d := digest.FromBytes(b)
-	f.writeManifestFile(t, d.String(), mediaType, b)
-	return ocispec.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-}
-
-// foreignReferrer stores an artifact manifest for subject directly, as
-// another tool would, without touching any referrers file.
-func (f *fixture) foreignReferrer(t testing.TB, subject ocispec.Descriptor, artifactType, note string) ocispec.Descriptor {
-	t.Helper()
-	empty := f.putBlob(t, ocispec.MediaTypeEmptyJSON, []byte("{}"))
-	d := f.putManifest(t, ocispec.MediaTypeImageManifest, mustJSON(t, ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		ArtifactType: artifactType, Config: empty, Layers: []ocispec.Descriptor{empty}, Subject: &subject,
-		Annotations: map[string]string{"note": note},
-	}))
-	d.ArtifactType = artifactType
-	return d
+	treetest.WriteFile(t, repoPath(dir, "manifests", ref+".mediatype"), []byte(mediaType))
+	treetest.WriteFile(t, repoPath(dir, "manifests", ref), b)
 }
 
 // backdate sets the modification time of every referrers file (and the
@@ -156,70 +182,12 @@ func (f *fixture) readReferrersFile(t testing.TB, subject digest.Digest) (ocispe
 // closed when the test ends.
 func (f *fixture) open(t testing.TB) *Tree {
 	t.Helper()
-	tr, err := Open(f.dir, repoName)
+	tr, err := Open(f.Dir, repoName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
-}
-
-func artifact(artifactType, note string) referrers.Artifact {
-	return referrers.Artifact{
-		ArtifactType: artifactType,
-		Layers:       []referrers.Blob{referrers.BytesBlob("text/plain", []byte(note))},
-		Annotations:  map[string]string{"note": note},
-	}
-}
-
-func attach(t testing.TB, tg target.Target, subject ocispec.Descriptor, note string, mode referrers.Mode) referrers.AttachResult {
-	t.Helper()
-	res, err := referrers.New().Attach(context.Background(), tg, subject, artifact(typeSBOM, note), referrers.AttachOptions{Mode: mode})
-	if err != nil {
-		t.Fatalf("attach %s: %v", note, err)
-	}
-	return res
-}
-
-func list(t testing.TB, tg target.Target, subject ocispec.Descriptor, mode referrers.Mode) referrers.ListResult {
-	t.Helper()
-	res, err := referrers.New().List(context.Background(), tg, subject, referrers.ListOptions{Mode: mode})
-	if err != nil {
-		t.Fatalf("list: %v", err)
-	}
-	return res
-}
-
-func listed(r referrers.ListResult) []digest.Digest {
-	out := make([]digest.Digest, len(r.Referrers))
-	for i, n := range r.Referrers {
-		out[i] = n.Descriptor.Digest
-	}
-	return out
-}
-
-func sortedDigests(ds ...digest.Digest) []digest.Digest {
-	w := append([]digest.Digest(nil), ds...)
-	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
-	return w
-}
-
-func wantListed(t testing.TB, r referrers.ListResult, want ...digest.Digest) {
-	t.Helper()
-	if got, w := listed(r), sortedDigests(want...); fmt.Sprint(got) != fmt.Sprint(w) {
-		t.Fatalf("listed %v, want %v", got, w)
-	}
-}
-
-func wantEntries(t testing.TB, what string, ds []ocispec.Descriptor, want ...digest.Digest) {
-	t.Helper()
-	got := make([]digest.Digest, len(ds))
-	for i, d := range ds {
-		got[i] = d.Digest
-	}
-	if fmt.Sprint(sortedDigests(got...)) != fmt.Sprint(sortedDigests(want...)) {
-		t.Fatalf("%s: %v, want %v", what, got, sortedDigests(want...))
-	}
 }
 
 // referrersOf calls the tree's own Referrers.
@@ -232,12 +200,25 @@ func referrersOf(t testing.TB, tr *Tree, subject digest.Digest) target.Referrers
 	return r
 }
 
-// hashTree, treeDiff and sameTree: see package treetest.
-func hashTree(t testing.TB, dir string) map[string]string { return treetest.Hash(t, dir) }
-
-func treeDiff(before, after map[string]string) []string { return treetest.Diff(before, after) }
-
-func sameTree(t testing.TB, what string, before, after map[string]string) {
-	t.Helper()
-	treetest.Same(t, what, before, after)
+// allowedWrite reports whether a change to a hostile tree is one of the two
+// a failed operation may leave (see TestHostileStatic): the empty lock file,
+// and, after an attach, a new blob whose content matches its digest name.
+func allowedWrite(t *testing.T, f *treetest.Fixture, change string, attached bool) bool {
+	if change == "added "+filepath.Join("v2", "library", "app", lockName) {
+		return true
+	}
+	rel, ok := strings.CutPrefix(change, "added ")
+	if !ok || !attached {
+		return false
+	}
+	name, ok := strings.CutPrefix(rel, filepath.Join("v2", "library", "app", "blobs")+string(filepath.Separator))
+	if !ok {
+		return false
+	}
+	d, err := digest.Parse(name)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile(filepath.Join(f.Dir, rel))
+	return err == nil && d.Algorithm().FromBytes(b) == d
 }

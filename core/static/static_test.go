@@ -17,6 +17,7 @@ import (
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // TestAttachList proves attach-then-list on a static tree through the verbs,
@@ -60,7 +61,7 @@ func TestAttachList(t *testing.T) {
 			}
 			var all []digest.Digest
 			for i, mode := range tc.attaches {
-				res := attach(t, tr, f.subject, tc.name+string(rune('a'+i)), mode)
+				res := treetest.Attach(t, tr, f.Subject, tc.name+string(rune('a'+i)), mode)
 				all = append(all, res.Descriptor.Digest)
 				want := referrers.ModeIndex
 				if mode == referrers.ModeTag {
@@ -77,29 +78,29 @@ func TestAttachList(t *testing.T) {
 					t.Fatalf("sidecar of %s: %q", res.Descriptor.Digest, mt)
 				}
 			}
-			idx, ok := f.readReferrersFile(t, f.subject.Digest)
+			idx, ok := f.readReferrersFile(t, f.Subject.Digest)
 			if !ok {
 				t.Fatal("no pre-rendered referrers file")
 			}
-			wantEntries(t, "pre-rendered referrers file", idx.Manifests, all...)
+			treetest.WantEntries(t, "pre-rendered referrers file", idx.Manifests, all...)
 			for _, tr := range []*Tree{tr, f.open(t)} {
-				r := list(t, tr, f.subject, referrers.ModeAuto)
+				r := treetest.List(t, tr, f.Subject, referrers.ModeAuto)
 				if r.Mode != tc.wantMode {
 					t.Errorf("list: mode %q, want %q", r.Mode, tc.wantMode)
 				}
-				wantListed(t, r, all...)
+				treetest.WantListed(t, r, all...)
 				for _, n := range r.Referrers {
-					if n.Descriptor.ArtifactType != typeSBOM || n.Descriptor.Annotations["note"] == "" {
+					if n.Descriptor.ArtifactType != treetest.TypeSBOM || n.Descriptor.Annotations["note"] == "" {
 						t.Errorf("listed %+v: want artifactType and annotations", n.Descriptor)
 					}
 				}
 			}
-			tagList := list(t, tr, f.subject, referrers.ModeTag)
+			tagList := treetest.List(t, tr, f.Subject, referrers.ModeTag)
 			if len(tagList.Referrers) != tc.wantTag {
 				t.Errorf("list in tag mode: %d referrers, want %d", len(tagList.Referrers), tc.wantTag)
 			}
 			if tc.wantTag > 0 {
-				if _, err := os.Stat(f.repo("manifests", "sha256-"+f.subject.Digest.Encoded())); err != nil {
+				if _, err := os.Stat(f.repo("manifests", "sha256-"+f.Subject.Digest.Encoded())); err != nil {
 					t.Errorf("no tag schema file: %v", err)
 				}
 			}
@@ -117,19 +118,19 @@ func TestResolve(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	b, _ := os.ReadFile(f.repo("manifests", "v1"))
-	writeFile(t, f.repo("manifests", "nosidecar"), b)
-	writeFile(t, f.repo("manifests", "notype"), []byte(`{"schemaVersion":2}`))
+	treetest.WriteFile(t, f.repo("manifests", "nosidecar"), b)
+	treetest.WriteFile(t, f.repo("manifests", "notype"), []byte(`{"schemaVersion":2}`))
 	bad := digest.FromString("elsewhere")
-	writeFile(t, f.repo("manifests", bad.String()), b)
+	treetest.WriteFile(t, f.repo("manifests", bad.String()), b)
 	tr := f.open(t)
 	for _, tc := range []struct {
 		ref  string
 		want digest.Digest
 		err  error
 	}{
-		{ref: "v1", want: f.subject.Digest},
-		{ref: f.subject.Digest.String(), want: f.subject.Digest},
-		{ref: "nosidecar", want: f.subject.Digest},
+		{ref: "v1", want: f.Subject.Digest},
+		{ref: f.Subject.Digest.String(), want: f.Subject.Digest},
+		{ref: "nosidecar", want: f.Subject.Digest},
 		{ref: "v2", err: target.ErrNotFound},
 		{ref: digest.FromString("none").String(), err: target.ErrNotFound},
 		{ref: "notype", err: target.ErrInvalidManifest},
@@ -145,7 +146,7 @@ func TestResolve(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || got.Digest != tc.want || got.MediaType != ocispec.MediaTypeImageManifest || got.Size != f.subject.Size {
+		if err != nil || got.Digest != tc.want || got.MediaType != ocispec.MediaTypeImageManifest || got.Size != f.Subject.Size {
 			t.Errorf("Resolve(%q) = %+v, %v; want %s", tc.ref, got, err, tc.want)
 		}
 	}
@@ -165,7 +166,7 @@ func TestConditionalPush(t *testing.T) {
 	tr := f.open(t)
 	ctx := context.Background()
 	index := func(note string) (ocispec.Descriptor, []byte) {
-		b := mustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
+		b := treetest.MustJSON(t, ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex,
 			Manifests: []ocispec.Descriptor{}, Annotations: map[string]string{"note": note}})
 		return ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(b), Size: int64(len(b))}, b
 	}
@@ -193,16 +194,16 @@ func TestConditionalPush(t *testing.T) {
 		{"bad tag", d3, b3, target.PushOptions{Tag: "../../t"}, ref.ErrInvalid, d3.Digest},
 		{"wrong bytes", d1, b2, target.PushOptions{Tag: "t"}, target.ErrDigestMismatch, d3.Digest},
 	} {
-		before := hashTree(t, f.dir)
+		before := treetest.Hash(t, f.Dir)
 		_, err := tr.PushManifest(ctx, tc.desc, tc.data, tc.opts)
 		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
 			t.Fatalf("%s: PushManifest = %v, want %v", tc.name, err, tc.err)
 		}
 		if err != nil {
-			after := hashTree(t, f.dir)
+			after := treetest.Hash(t, f.Dir)
 			delete(after, "v2/library/app/.referrers.lock")
 			delete(before, "v2/library/app/.referrers.lock")
-			sameTree(t, tc.name+": a failed push", before, after)
+			treetest.Same(t, tc.name+": a failed push", before, after)
 		}
 		tg, err := tr.FetchTagged(ctx, "t")
 		if tc.now == "" {
@@ -229,8 +230,8 @@ func TestDeleteManifest(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	tr := f.open(t)
-	a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
-	b := attach(t, tr, f.subject, "b", referrers.ModeAuto)
+	a := treetest.Attach(t, tr, f.Subject, "a", referrers.ModeAuto)
+	b := treetest.Attach(t, tr, f.Subject, "b", referrers.ModeAuto)
 	ctx := context.Background()
 	if err := tr.DeleteManifest(ctx, a.Descriptor.Digest); err != nil {
 		t.Fatal(err)
@@ -240,30 +241,30 @@ func TestDeleteManifest(t *testing.T) {
 			t.Fatalf("manifests/%s still there: %v", p, err)
 		}
 	}
-	idx, _ := f.readReferrersFile(t, f.subject.Digest)
-	wantEntries(t, "referrers file after delete", idx.Manifests, b.Descriptor.Digest)
-	r := list(t, f.open(t), f.subject, referrers.ModeAuto)
+	idx, _ := f.readReferrersFile(t, f.Subject.Digest)
+	treetest.WantEntries(t, "referrers file after delete", idx.Manifests, b.Descriptor.Digest)
+	r := treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto)
 	if r.Mode != referrers.ModeIndex {
 		t.Errorf("list after delete: mode %q, want index", r.Mode)
 	}
-	wantListed(t, r, b.Descriptor.Digest)
+	treetest.WantListed(t, r, b.Descriptor.Digest)
 	if err := tr.DeleteManifest(ctx, a.Descriptor.Digest); !errors.Is(err, target.ErrNotFound) {
 		t.Fatalf("second delete = %v, want ErrNotFound", err)
 	}
-	ro, err := New(os.DirFS(f.dir), nil, f.dir, repoName)
+	ro, err := New(os.DirFS(f.Dir), nil, f.Dir, repoName)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ro.DeleteManifest(ctx, b.Descriptor.Digest); !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("delete on a read-only tree = %v, want ErrUnsupported", err)
 	}
-	if _, err := referrers.New().Attach(ctx, ro, f.subject, artifact(typeSBOM, "ro"), referrers.AttachOptions{}); !errors.Is(err, target.ErrUnsupported) {
+	if _, err := referrers.New().Attach(ctx, ro, f.Subject, treetest.Artifact(treetest.TypeSBOM, "ro"), referrers.AttachOptions{}); !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("attach to a read-only tree = %v, want ErrUnsupported", err)
 	}
 	if _, err := ro.IndexForAll(ctx, true); !errors.Is(err, target.ErrUnsupported) {
 		t.Fatalf("IndexForAll(write) on a read-only tree = %v, want ErrUnsupported", err)
 	}
-	wantListed(t, list(t, ro, f.subject, referrers.ModeAuto), b.Descriptor.Digest)
+	treetest.WantListed(t, treetest.List(t, ro, f.Subject, referrers.ModeAuto), b.Descriptor.Digest)
 }
 
 // TestFreshness proves how the pre-rendered files stay right: our attach
@@ -277,28 +278,28 @@ func TestFreshness(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	tr := f.open(t)
-	a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
-	r := referrersOf(t, tr, f.subject.Digest)
+	a := treetest.Attach(t, tr, f.Subject, "a", referrers.ModeAuto)
+	r := referrersOf(t, tr, f.Subject.Digest)
 	if r.Source != "index" {
 		t.Fatalf("after our attach: source %q, want index", r.Source)
 	}
-	wantEntries(t, "after our attach", r.Manifests, a.Descriptor.Digest)
+	treetest.WantEntries(t, "after our attach", r.Manifests, a.Descriptor.Digest)
 
 	f.backdate(t)
-	foreign := f.foreignReferrer(t, f.subject, typeSig, "foreign")
-	r = referrersOf(t, tr, f.subject.Digest)
+	foreign := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "foreign")
+	r = referrersOf(t, tr, f.Subject.Digest)
 	if r.Source != "scan" {
 		t.Fatalf("after a foreign write: source %q, want scan", r.Source)
 	}
-	wantEntries(t, "after a foreign write", r.Manifests, a.Descriptor.Digest, foreign.Digest)
-	wantListed(t, list(t, f.open(t), f.subject, referrers.ModeAuto), a.Descriptor.Digest, foreign.Digest)
+	treetest.WantEntries(t, "after a foreign write", r.Manifests, a.Descriptor.Digest, foreign.Digest)
+	treetest.WantListed(t, treetest.List(t, f.open(t), f.Subject, referrers.ModeAuto), a.Descriptor.Digest, foreign.Digest)
 
-	c := attach(t, tr, f.subject, "c", referrers.ModeAuto)
-	r = referrersOf(t, tr, f.subject.Digest)
+	c := treetest.Attach(t, tr, f.Subject, "c", referrers.ModeAuto)
+	r = referrersOf(t, tr, f.Subject.Digest)
 	if r.Source != "index" {
 		t.Fatalf("after our next attach: source %q, want index", r.Source)
 	}
-	wantEntries(t, "after our next attach", r.Manifests, a.Descriptor.Digest, foreign.Digest, c.Descriptor.Digest)
+	treetest.WantEntries(t, "after our next attach", r.Manifests, a.Descriptor.Digest, foreign.Digest, c.Descriptor.Digest)
 
 	f.backdate(t)
 	for _, p := range []string{a.Descriptor.Digest.String(), a.Descriptor.Digest.String() + ".mediatype"} {
@@ -306,11 +307,11 @@ func TestFreshness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r = referrersOf(t, tr, f.subject.Digest)
+	r = referrersOf(t, tr, f.Subject.Digest)
 	if r.Source != "scan" {
 		t.Fatalf("after a foreign removal: source %q, want scan", r.Source)
 	}
-	wantEntries(t, "after a foreign removal", r.Manifests, foreign.Digest, c.Descriptor.Digest)
+	treetest.WantEntries(t, "after a foreign removal", r.Manifests, foreign.Digest, c.Descriptor.Digest)
 
 	other := f.image(t, "v2", "windows")
 	if r := referrersOf(t, tr, other.Digest); r.Source != "scan" || len(r.Manifests) != 0 {
@@ -334,10 +335,10 @@ func TestIndexForAll(t *testing.T) {
 	s2 := f.image(t, "v2", "windows")
 	s3 := f.image(t, "v3", "plan9")
 	s4 := f.image(t, "v4", "darwin")
-	a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
-	b := attach(t, tr, f.subject, "b", referrers.ModeAuto)
-	foreign := f.foreignReferrer(t, s2, typeSig, "no file yet") // S2 has no referrers file
-	gone := attach(t, tr, s3, "gone", referrers.ModeAuto)       // S3's referrer is removed by another tool
+	a := treetest.Attach(t, tr, f.Subject, "a", referrers.ModeAuto)
+	b := treetest.Attach(t, tr, f.Subject, "b", referrers.ModeAuto)
+	foreign := f.ForeignReferrer(t, s2, treetest.TypeSig, "no file yet") // S2 has no referrers file
+	gone := treetest.Attach(t, tr, s3, "gone", referrers.ModeAuto)       // S3's referrer is removed by another tool
 	for _, p := range []string{gone.Descriptor.Digest.String(), gone.Descriptor.Digest.String() + ".mediatype"} {
 		if err := os.Remove(f.repo("manifests", p)); err != nil {
 			t.Fatal(err)
@@ -345,7 +346,7 @@ func TestIndexForAll(t *testing.T) {
 	}
 	// S5 and its referrer are removed by another tool: its file goes
 	s5 := f.image(t, "v5", "aix")
-	gone5 := attach(t, tr, s5, "gone5", referrers.ModeAuto)
+	gone5 := treetest.Attach(t, tr, s5, "gone5", referrers.ModeAuto)
 	for _, d := range []digest.Digest{s5.Digest, gone5.Descriptor.Digest} {
 		for _, p := range []string{d.String(), d.String() + ".mediatype"} {
 			if err := os.Remove(f.repo("manifests", p)); err != nil {
@@ -354,18 +355,18 @@ func TestIndexForAll(t *testing.T) {
 		}
 	}
 
-	before := hashTree(t, f.dir)
+	before := treetest.Hash(t, f.Dir)
 	dry, err := tr.IndexForAll(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, "a dry run", before, hashTree(t, f.dir))
+	treetest.Same(t, "a dry run", before, treetest.Hash(t, f.Dir))
 	if len(dry.Subjects) != 2 || len(dry.Removed) != 1 || dry.Removed[0] != s5.Digest || len(dry.Empty) != 1 || dry.Empty[0] != s3.Digest || dry.Manifests < 6 || dry.Bytes == 0 {
 		t.Fatalf("dry run: %d subjects, removed %v, emptied %v, %d manifests, %d bytes; want 2, [S5], [S3], at least 6",
 			len(dry.Subjects), dry.Removed, dry.Empty, dry.Manifests, dry.Bytes)
 	}
-	wantEntries(t, "dry run S1", dry.Subjects[f.subject.Digest].Manifests, a.Descriptor.Digest, b.Descriptor.Digest)
-	wantEntries(t, "dry run S2", dry.Subjects[s2.Digest].Manifests, foreign.Digest)
+	treetest.WantEntries(t, "dry run S1", dry.Subjects[f.Subject.Digest].Manifests, a.Descriptor.Digest, b.Descriptor.Digest)
+	treetest.WantEntries(t, "dry run S2", dry.Subjects[s2.Digest].Manifests, foreign.Digest)
 
 	res, err := tr.IndexForAll(ctx, true)
 	if err != nil {
@@ -375,7 +376,7 @@ func TestIndexForAll(t *testing.T) {
 		t.Fatalf("rebuild: %+v", res)
 	}
 	idx, _ := f.readReferrersFile(t, s2.Digest)
-	wantEntries(t, "S2's file", idx.Manifests, foreign.Digest)
+	treetest.WantEntries(t, "S2's file", idx.Manifests, foreign.Digest)
 	if idx, ok := f.readReferrersFile(t, s3.Digest); !ok || idx.Manifests == nil || len(idx.Manifests) != 0 {
 		t.Fatalf("S3's file: %+v, %v; want an empty index", idx, ok)
 	}
@@ -393,38 +394,38 @@ func TestIndexForAll(t *testing.T) {
 	for _, s := range []struct {
 		d    digest.Digest
 		want []digest.Digest
-	}{{f.subject.Digest, []digest.Digest{a.Descriptor.Digest, b.Descriptor.Digest}}, {s2.Digest, []digest.Digest{foreign.Digest}}, {s3.Digest, nil}, {s4.Digest, nil}} {
+	}{{f.Subject.Digest, []digest.Digest{a.Descriptor.Digest, b.Descriptor.Digest}}, {s2.Digest, []digest.Digest{foreign.Digest}}, {s3.Digest, nil}, {s4.Digest, nil}} {
 		r := referrersOf(t, tr, s.d)
 		if r.Source != "index" {
 			t.Fatalf("after the rebuild, %s: source %q, want index", s.d, r.Source)
 		}
-		wantEntries(t, "after the rebuild", r.Manifests, s.want...)
+		treetest.WantEntries(t, "after the rebuild", r.Manifests, s.want...)
 	}
 
 	// our attach keeps the tree complete
-	c := attach(t, tr, s4, "c", referrers.ModeAuto)
+	c := treetest.Attach(t, tr, s4, "c", referrers.ModeAuto)
 	for _, s := range []digest.Digest{s3.Digest, s4.Digest} {
 		if r := referrersOf(t, tr, s); r.Source != "index" {
 			t.Fatalf("after our attach, %s: source %q, want index", s, r.Source)
 		}
 	}
-	wantEntries(t, "S4", referrersOf(t, tr, s4.Digest).Manifests, c.Descriptor.Digest)
+	treetest.WantEntries(t, "S4", referrersOf(t, tr, s4.Digest).Manifests, c.Descriptor.Digest)
 
 	// a foreign write: S3 (its empty file is stale) must be scanned again
 	f.backdate(t)
-	late := f.foreignReferrer(t, s3, typeSig, "late")
+	late := f.ForeignReferrer(t, s3, treetest.TypeSig, "late")
 	r := referrersOf(t, tr, s3.Digest)
 	if r.Source != "scan" {
 		t.Fatalf("after a foreign write, S3: source %q, want scan", r.Source)
 	}
-	wantEntries(t, "S3 after a foreign write", r.Manifests, late.Digest)
+	treetest.WantEntries(t, "S3 after a foreign write", r.Manifests, late.Digest)
 
 	// WriteIndexFor stores one subject's file from a scan
 	idx3, err := tr.WriteIndexFor(ctx, s3.Digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEntries(t, "WriteIndexFor", idx3.Manifests, late.Digest)
+	treetest.WantEntries(t, "WriteIndexFor", idx3.Manifests, late.Digest)
 	if got, ok := f.readReferrersFile(t, s3.Digest); !ok || len(got.Manifests) != 1 {
 		t.Fatalf("WriteIndexFor stored %v, %v", got, ok)
 	}
@@ -439,14 +440,14 @@ func TestIndexForAll(t *testing.T) {
 func TestNames(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if got := f.open(t).Name(); got != "static:"+f.dir+":"+repoName {
+	if got := f.open(t).Name(); got != "static:"+f.Dir+":"+repoName {
 		t.Errorf("Name = %q", got)
 	}
 	for _, name := range []string{"../etc", "../../../../etc", "Library/App", "UPPER", "a//b", "", "/abs", "a/../b", "a/./b", "a/", "a b", "a:b"} {
-		if _, err := New(os.DirFS(f.dir), nil, f.dir, name); !errors.Is(err, ref.ErrInvalid) {
+		if _, err := New(os.DirFS(f.Dir), nil, f.Dir, name); !errors.Is(err, ref.ErrInvalid) {
 			t.Errorf("New(%q) = %v, want ref.ErrInvalid", name, err)
 		}
-		if tr, err := Open(f.dir, name); !errors.Is(err, ref.ErrInvalid) {
+		if tr, err := Open(f.Dir, name); !errors.Is(err, ref.ErrInvalid) {
 			if err == nil {
 				tr.Close()
 			}
@@ -454,12 +455,12 @@ func TestNames(t *testing.T) {
 		}
 	}
 	// a repository that does not exist: listing is not found, not empty
-	tr, err := Open(f.dir, "library/other")
+	tr, err := Open(f.Dir, "library/other")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	if _, err := tr.Referrers(context.Background(), f.subject.Digest, ""); !errors.Is(err, target.ErrNotFound) {
+	if _, err := tr.Referrers(context.Background(), f.Subject.Digest, ""); !errors.Is(err, target.ErrNotFound) {
 		t.Fatalf("Referrers in a missing repository = %v, want ErrNotFound", err)
 	}
 }
@@ -477,17 +478,17 @@ func TestCrashMidWrite(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
 			tr := f.open(t)
-			a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
+			a := treetest.Attach(t, tr, f.Subject, "a", referrers.ModeAuto)
 			if complete {
 				if _, err := tr.IndexForAll(context.Background(), true); err != nil {
 					t.Fatal(err)
 				}
 			}
 			// the killed push: dirty, then the manifest, then nothing
-			if err := tr.dirty(tr.freshness(), &f.subject); err != nil {
+			if err := tr.dirty(tr.freshness(), &f.Subject); err != nil {
 				t.Fatal(err)
 			}
-			b := f.foreignReferrer(t, f.subject, typeSig, "b")
+			b := f.ForeignReferrer(t, f.Subject, treetest.TypeSig, "b")
 			tick := time.Now().Add(-10 * time.Second)
 			f.backdate(t)
 			ents, _ := os.ReadDir(f.repo("referrers"))
@@ -497,19 +498,19 @@ func TestCrashMidWrite(t *testing.T) {
 			if err := os.Chtimes(f.repo("manifests"), tick, tick); err != nil {
 				t.Fatal(err)
 			}
-			r := referrersOf(t, tr, f.subject.Digest)
+			r := referrersOf(t, tr, f.Subject.Digest)
 			if r.Source != "scan" {
 				t.Errorf("source %q, want scan", r.Source)
 			}
-			wantEntries(t, "after the crash", r.Manifests, a.Descriptor.Digest, b.Digest)
+			treetest.WantEntries(t, "after the crash", r.Manifests, a.Descriptor.Digest, b.Digest)
 			if err := tr.EnsureComplete(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			r = referrersOf(t, tr, f.subject.Digest)
+			r = referrersOf(t, tr, f.Subject.Digest)
 			if r.Source != "index" {
 				t.Errorf("after EnsureComplete: source %q, want index", r.Source)
 			}
-			wantEntries(t, "after EnsureComplete", r.Manifests, a.Descriptor.Digest, b.Digest)
+			treetest.WantEntries(t, "after EnsureComplete", r.Manifests, a.Descriptor.Digest, b.Digest)
 		})
 	}
 }
@@ -526,7 +527,7 @@ func TestIndexForAllEmpty(t *testing.T) {
 	tr := f.open(t)
 	ctx := context.Background()
 	bare := f.image(t, "v2", "windows")
-	a := attach(t, tr, f.subject, "a", referrers.ModeAuto)
+	a := treetest.Attach(t, tr, f.Subject, "a", referrers.ModeAuto)
 
 	dry, err := tr.IndexForAllWith(ctx, AllOptions{Empty: true})
 	if err != nil {
@@ -557,8 +558,8 @@ func TestIndexForAllEmpty(t *testing.T) {
 		if !ok {
 			t.Fatalf("manifest %s has no referrers file", d)
 		}
-		if d == f.subject.Digest {
-			wantEntries(t, "the subject's file", idx.Manifests, a.Descriptor.Digest)
+		if d == f.Subject.Digest {
+			treetest.WantEntries(t, "the subject's file", idx.Manifests, a.Descriptor.Digest)
 			continue
 		}
 		b, err := os.ReadFile(f.repo("referrers", d.String()))
@@ -573,7 +574,7 @@ func TestIndexForAllEmpty(t *testing.T) {
 		}
 	}
 
-	before := hashTree(t, f.dir)
+	before := treetest.Hash(t, f.Dir)
 	stat := func() time.Time {
 		fi, err := os.Stat(f.repo("referrers", bare.Digest.String()))
 		if err != nil {
@@ -587,7 +588,7 @@ func TestIndexForAllEmpty(t *testing.T) {
 	if _, err := tr.IndexForAllWith(ctx, AllOptions{Write: true, Empty: true}); err != nil {
 		t.Fatal(err)
 	}
-	sameTree(t, "a second run", before, hashTree(t, f.dir))
+	treetest.Same(t, "a second run", before, treetest.Hash(t, f.Dir))
 	if got := stat(); !got.Equal(backdated) {
 		t.Fatalf("a second run rewrote an unchanged file (time %v, was %v, backdated %v)", got, was, backdated)
 	}

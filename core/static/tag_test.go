@@ -10,6 +10,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
+	"github.com/oci-referrers/referrers/internal/treetest"
 )
 
 // TestValidTag: the tags that would name one of the tree's own files (a
@@ -53,13 +54,13 @@ func TestSidecarTagRefused(t *testing.T) {
 	f := newFixture(t)
 	tr := f.open(t)
 	ctx := context.Background()
-	before := hashTree(t, f.dir)
-	data := mustJSON(t, ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.DescriptorEmptyJSON})
+	before := treetest.Hash(t, f.Dir)
+	data := treetest.MustJSON(t, ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: ocispec.DescriptorEmptyJSON})
 	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(data), Size: int64(len(data))}
 	if _, err := tr.PushManifest(ctx, desc, data, target.PushOptions{Tag: "v1.mediatype"}); !errors.Is(err, ref.ErrInvalid) {
 		t.Fatalf("push of tag v1.mediatype: %v, want ref.ErrInvalid", err)
 	}
-	sameTree(t, "after a refused push", before, hashTree(t, f.dir))
+	treetest.Same(t, "after a refused push", before, treetest.Hash(t, f.Dir))
 	// v1.mediatype exists on disk: the sidecar of tag v1
 	if _, err := tr.FetchTagged(ctx, "v1.mediatype"); !errors.Is(err, ref.ErrInvalid) {
 		t.Errorf("fetch of v1.mediatype: %v", err)
@@ -70,7 +71,7 @@ func TestSidecarTagRefused(t *testing.T) {
 	if err := tr.DeleteTag(ctx, "v1.mediatype"); !errors.Is(err, ref.ErrInvalid) {
 		t.Errorf("delete of v1.mediatype: %v", err)
 	}
-	sameTree(t, "after a refused delete", before, hashTree(t, f.dir))
+	treetest.Same(t, "after a refused delete", before, treetest.Hash(t, f.Dir))
 	tags, err := tr.Tags()
 	if err != nil || len(tags) != 1 || tags[0] != "v1" {
 		t.Errorf("tags %v, %v", tags, err)
