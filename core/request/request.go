@@ -162,6 +162,27 @@ func Answer(ctx context.Context, r io.Reader) (Response, error) {
 	return handle(ctx, req)
 }
 
+// AnswerData is Answer for a request whose inline documents are sent
+// without their data (no "data" field, so no base64): the i-th document's
+// data is data[i]. Hosts that hold the documents in memory use it.
+func AnswerData(ctx context.Context, r io.Reader, data [][]byte) (Response, error) {
+	req, err := decode(r)
+	if err != nil {
+		return Response{}, err
+	}
+	docs := req.Source.Documents
+	if len(docs) != len(data) {
+		return Response{}, fmt.Errorf("%w: %d documents and %d data", ErrMalformed, len(docs), len(data))
+	}
+	for i := range docs {
+		if docs[i].Data != nil {
+			return Response{}, fmt.Errorf("%w: documents[%d]: data given twice", ErrMalformed, i)
+		}
+		docs[i].Data = data[i]
+	}
+	return handle(ctx, req)
+}
+
 // decode is Decode without Validate.
 func decode(r io.Reader) (Request, error) {
 	var req Request
