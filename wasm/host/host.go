@@ -81,97 +81,121 @@ import (
 	"github.com/oci-referrers/referrers/core/request"
 )
 
-// referrersWasm is the module scripts/wasm.sh builds from ./wasm.
+// referrersWasm is the command module scripts/wasm.sh builds from ./wasm.
 //
 //go:embed referrers.wasm
 var referrersWasm []byte
 
-// Mount is where Run mounts the tree in the guest: requests for a mounted
-// tree name it as their layout or static root.
+// Mount is where a call's tree is mounted in the guest: requests for a
+// mounted tree name it as their layout or static root.
 const Mount = "/tree"
 
 // exitClosed is the exit code Close gives calls still running.
 const exitClosed = sys.ExitCodeContextCanceled
 
-// Host runs the module. It is safe for concurrent use.
+// Host runs the command module, a fresh instance per call. It is safe for
+// concurrent use.
 type Host struct {
 	cfg      config
 	rt       wazero.Runtime
-	cache    wazero.CompilationCache // nil without WithCompilationCache
+	cache    wazero.CompilationCache // ours to close; nil without WithCompilationCache
 	compiled wazero.CompiledModule
 	closed   atomic.Bool
 }
 
 // New creates a wazero runtime (the compiler where wazero supports it, else
-// the interpreter: wazero.NewRuntimeConfig), instantiates WASI preview1 in it
-// and compiles the module once. The caller closes the Host.
+// the interpreter: wazero.NewRuntimeConfig, or WithRuntimeConfig's),
+// instantiates WASI preview1 in it and compiles the command module once. The
+// caller closes the Host.
 func New(ctx context.Context, opts ...Option) (*Host, error) {
-	cfg := config{
-		memoryLimit: DefaultMemoryLimit,
-		timeout:     DefaultTimeout,
-		module:      referrersWasm,
-		maxOutput:   DefaultMaxOutput,
-	}
+	cfg := defaults(referrersWasm)
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
+	cfg.uninterrupted = false
 	h := &Host{cfg: cfg}
-	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.pages())
-	if cfg.cacheDir != "" {
+	var err error
+	h.rt, h.cache, h.compiled, err = compile(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// compile creates the runtime of cfg, instantiates WASI preview1 in it and
+// compiles cfg.module. The cache is returned when the runtime owns it.
+func compile(ctx context.Context, cfg *config) (wazero.Runtime, wazero.CompilationCache, wazero.CompiledModule, error) {
+	rc := cfg.runtimeConfig
+	if rc == nil {
+		rc = wazero.NewRuntimeConfig()
+	}
+	rc = rc.WithCloseOnContextDone(!cfg.uninterrupted).WithMemoryLimitPages(cfg.pages())
+	var owned wazero.CompilationCache
+	switch {
+	case cfg.cache != nil:
+		rc = rc.WithCompilationCache(cfg.cache)
+	case cfg.cacheDir != "":
 		c, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("wasm host: compilation cache %s: %w", cfg.cacheDir, err)
+			return nil, nil, nil, fmt.Errorf("wasm host: compilation cache %s: %w", cfg.cacheDir, err)
 		}
-		h.cache = c
+		owned = c
 		rc = rc.WithCompilationCache(c)
 	}
-	h.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.rt); err != nil {
-		_ = h.Close(ctx)
-		return nil, fmt.Errorf("wasm host: instantiate WASI: %w", err)
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (wazero.Runtime, wazero.CompilationCache, wazero.CompiledModule, error) {
+		_ = rt.Close(ctx)
+		if owned != nil {
+			_ = owned.Close(ctx)
+		}
+		return nil, nil, nil, err
 	}
-	compiled, err := h.rt.CompileModule(ctx, cfg.module)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return fail(fmt.Errorf("wasm host: instantiate WASI: %w", err))
+	}
+	compiled, err := rt.CompileModule(ctx, cfg.module)
 	if err != nil {
-		_ = h.Close(ctx)
-		return nil, fmt.Errorf("wasm host: compile the module: %w", err)
+		return fail(fmt.Errorf("wasm host: compile the module: %w", err))
 	}
-	h.compiled = compiled
-	return h, nil
+	return rt, owned, compiled, nil
 }
 
 // Run runs the module once with req on stdin and returns its stdout. When
 // tree is not empty, the directory tree is mounted read-only at Mount for
-// the call (see the package doc). A non-zero exit returns stdout and an
-// *ExitError; a trap returns an error wrapping ErrInternal; a tree that
-// cannot be opened, one wrapping ErrSourceUnreadable; a call on a closed Host
-// (or one Close stopped), one wrapping fs.ErrClosed.
-func (h *Host) Run(ctx context.Context, tree string, req []byte) ([]byte, error) {
+// the call (see the package doc); CallFS mounts an fs.FS instead. A non-zero
+// exit returns stdout and an *ExitError; a trap returns an error wrapping
+// ErrInternal; a tree that cannot be opened, one wrapping
+// ErrSourceUnreadable; a call on a closed Host (or one Close stopped), one
+// wrapping ErrClosed.
+func (h *Host) Run(ctx context.Context, tree string, req []byte, opts ...CallOption) ([]byte, error) {
 	if h.closed.Load() {
-		return nil, fmt.Errorf("wasm host: %w", fs.ErrClosed)
+		return nil, fmt.Errorf("wasm host: %w", ErrClosed)
 	}
-	stdout := &capped{limit: h.cfg.maxOutput}
+	cl := h.cfg.newCall(opts)
+	fsys, closeTree, err := mount(tree, cl.fsys)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTree()
+	stdout := &capped{limit: cl.maxOutput}
 	stderr := &headTail{half: MaxStderr / 2}
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs("referrers.wasm").
 		WithStdin(bytes.NewReader(req)).
 		WithStdout(stdout).
-		WithStderr(stderr)
-	if tree != "" {
-		root, err := os.OpenRoot(tree)
-		if err != nil {
-			return nil, fmt.Errorf("%w: mount %s: %w", ErrSourceUnreadable, tree, err)
-		}
-		defer root.Close()
-		mc = mc.WithFSConfig(wazero.NewFSConfig().WithFSMount(root.FS(), Mount))
+		WithStderr(tee(stderr, h.cfg.stderr))
+	if fsys == nil {
+		fsys = &switchFS{} // an empty directory, as a Pool's instance between calls
 	}
+	mc = mc.WithFSConfig(wazero.NewFSConfig().WithFSMount(fsys, Mount))
 
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	stdout.full = func() { stop(ErrOutputTooLarge) }
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
 	defer cancel()
 
 	mod, err := h.rt.InstantiateModule(ctx, h.compiled, mc)
@@ -180,38 +204,92 @@ func (h *Host) Run(ctx context.Context, tree string, req []byte) ([]byte, error)
 	}
 	out := stdout.buf.Bytes()
 	if stdout.over {
-		return out, &ExitError{Code: exitCode(err), Stderr: stderr.String(), class: ErrOutputTooLarge}
+		return out, &ExitError{Stderr: stderr.String(), class: ErrOutputTooLarge}
 	}
 	if err == nil {
 		return out, nil
 	}
 	if h.closed.Load() {
-		return out, fmt.Errorf("wasm host: closed during the call: %w", fs.ErrClosed)
+		return out, fmt.Errorf("wasm host: closed during the call: %w", ErrClosed)
 	}
 	var se *sys.ExitError
 	if !errors.As(err, &se) {
 		if ctx.Err() != nil {
-			return out, &ExitError{Code: exitCode(ctx.Err()), Stderr: stderr.String(), class: ErrTimeout, cause: ctx.Err()}
+			return out, stopped(ctx, stderr.String())
 		}
 		return out, fmt.Errorf("%w: %w", ErrInternal, err)
 	}
 	code := se.ExitCode()
 	if (code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled) && ctx.Err() != nil {
-		return out, &ExitError{Code: code, Stderr: stderr.String(), class: ErrTimeout, cause: ctx.Err()}
+		return out, stopped(ctx, stderr.String())
 	}
+	return out, exited(code, out, stderr.String())
+}
+
+// stopped is the error of a call whose context ended: ErrTimeout for a
+// deadline, ErrCanceled for a cancellation.
+func stopped(ctx context.Context, stderr string) error {
+	class := ErrCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		class = ErrTimeout
+	}
+	return &ExitError{Stderr: stderr, class: class, cause: ctx.Err()}
+}
+
+// exited is the error of a module that ended with code (not 0) and wrote out
+// as its response.
+func exited(code uint32, out []byte, stderr string) error {
 	resp := errorResponse(out)
-	return out, &ExitError{Code: code, Stderr: stderr.String(), Response: resp, class: classify(code, resp, stderr.String())}
+	return &ExitError{Code: code, Stderr: stderr, Response: resp, class: classify(code, resp, stderr)}
+}
+
+// mount is the file system of a call: fsys, or the directory tree opened
+// with os.OpenRoot, or none.
+func mount(tree string, fsys fs.FS) (fs.FS, func(), error) {
+	switch {
+	case fsys != nil && tree != "":
+		return nil, nil, fmt.Errorf("%w: both a tree and CallFS", ErrMalformedRequest)
+	case fsys != nil:
+		return fsys, func() {}, nil
+	case tree == "":
+		return nil, func() {}, nil
+	}
+	root, err := os.OpenRoot(tree)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: mount %s: %w", ErrSourceUnreadable, tree, err)
+	}
+	return root.FS(), func() { root.Close() }, nil
+}
+
+// tee is w, and also hook when not nil (whose errors are ignored).
+func tee(w io.Writer, hook io.Writer) io.Writer {
+	if hook == nil {
+		return w
+	}
+	return io.MultiWriter(w, ignoreErrors{hook})
+}
+
+type ignoreErrors struct{ w io.Writer }
+
+func (i ignoreErrors) Write(p []byte) (int, error) {
+	_, _ = i.w.Write(p)
+	return len(p), nil
 }
 
 // Do encodes req, runs it (Run) and decodes the response strictly: one
 // object with no unknown fields and this protocol's apiVersion. When the
 // module answered with an Error response, Do returns it with the error.
-func (h *Host) Do(ctx context.Context, tree string, req request.Request) (request.Response, error) {
+func (h *Host) Do(ctx context.Context, tree string, req request.Request, opts ...CallOption) (request.Response, error) {
 	in, err := json.Marshal(req)
 	if err != nil {
 		return request.Response{}, fmt.Errorf("%w: encode: %v", ErrMalformedRequest, err)
 	}
-	out, err := h.Run(ctx, tree, in)
+	out, err := h.Run(ctx, tree, in, opts...)
+	return response(out, err)
+}
+
+// response is Do's answer for a call's output and error.
+func response(out []byte, err error) (request.Response, error) {
 	if err != nil {
 		var ee *ExitError
 		if errors.As(err, &ee) && ee.Response != nil {
@@ -227,7 +305,7 @@ func (h *Host) Do(ctx context.Context, tree string, req request.Request) (reques
 }
 
 // Close stops calls still running (they return an error wrapping
-// fs.ErrClosed) and releases the runtime and the compilation cache's engine.
+// ErrClosed) and releases the runtime and the compilation cache's engine.
 func (h *Host) Close(ctx context.Context) error {
 	h.closed.Store(true)
 	err := h.rt.CloseWithExitCode(ctx, exitClosed)
@@ -235,20 +313,6 @@ func (h *Host) Close(ctx context.Context) error {
 		err = errors.Join(err, h.cache.Close(ctx))
 	}
 	return err
-}
-
-// exitCode is wazero's exit code in err, or the one it reserves for the
-// context's error.
-func exitCode(err error) uint32 {
-	var se *sys.ExitError
-	switch {
-	case errors.As(err, &se):
-		return se.ExitCode()
-	case errors.Is(err, context.DeadlineExceeded):
-		return sys.ExitCodeDeadlineExceeded
-	default:
-		return sys.ExitCodeContextCanceled
-	}
 }
 
 // errorResponse is the body of the Error response in stdout, nil if stdout

@@ -226,7 +226,11 @@ func TestSandboxTimeout(t *testing.T) {
 			cctx, cancel := tt.ctx()
 			defer cancel()
 			_, err := h.Do(cctx, goldenLayout, checkV1())
-			assertClass(t, err, host.ErrTimeout)
+			want := host.ErrTimeout
+			if tt.cause == context.Canceled {
+				want = host.ErrCanceled
+			}
+			assertClass(t, err, want)
 			if !errors.Is(err, tt.cause) {
 				t.Errorf("error %v is not %v", err, tt.cause)
 			}
