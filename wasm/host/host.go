@@ -1,12 +1,23 @@
-// Package host runs the referrers WASI module (./wasm, embedded here as
-// referrers.wasm) inside wazero: one JSON request (package request) in, one
-// JSON response out, each call in a fresh sandbox. It is the reference host;
-// any WASI runtime can run the module the same way.
+// Package host runs the referrers WASI module inside wazero: one JSON
+// request (package request) in, one JSON response out. It embeds the module
+// twice, built from the same code by scripts/wasm.sh:
+//
+//   - Host runs the command module (./wasm, referrers.wasm), which any WASI
+//     runtime can run: the request on stdin, the response on stdout, a fresh
+//     instance per call (about 20 ms of Go runtime start-up each).
+//   - Pool runs the reactor module (./wasm/reactor,
+//     referrers-reactor.wasm): instances are created once and reused, one
+//     call at a time each, so a call costs what the question costs. This is
+//     the mode for policy engines that ask on every admission.
+//
+// Both answer every request with the same bytes as request.Handle natively
+// (the differential tests check it).
 //
 // # Protocol and exit codes
 //
-// The module reads one request on stdin and writes one response line on
-// stdout; diagnostics go to stderr. Its exit code says how the call ended:
+// The command module reads one request on stdin and writes one response line
+// on stdout; diagnostics go to stderr. Its exit code says how the call ended
+// (the reactor returns the same code from referrers_handle):
 //
 //   - 0: handled; stdout holds the response.
 //   - 2: malformed request; stdout holds an Error response
@@ -19,47 +30,82 @@
 // without an Error response on stdout: Run reports it as ErrInternal, or as
 // ErrMemoryLimit when the Go runtime said "fatal error: out of memory". Run
 // returns the module's stdout in every case and, for a non-zero exit, an
-// *ExitError with the code, stderr and the Error response.
+// *ExitError with the code, stderr and the Error response. A call the host
+// stops is an *ExitError too, of class ErrTimeout (a deadline), ErrCanceled
+// (the caller's cancellation) or ErrOutputTooLarge, with Code 0.
+//
+// # The reactor ABI (version 1)
+//
+// The reactor exports _initialize (WASI preview1 reactor start-up, called
+// once) and four functions, in the spirit of OPA's opa_eval ABI: a version,
+// an allocator for the input, a handler and the output's location:
+//
+//   - referrers_abi_version() -> i32: 1.
+//   - referrers_alloc(size i32) -> i32: the address of size bytes for the
+//     input; 0 when size is over 2 × request.MaxRequestBytes.
+//   - referrers_handle(request i32, documents i32) -> i32: answers the JSON
+//     request in the input's first request bytes; documents, when not 0, is
+//     the length of the inline documents' data after it (each a 4-byte
+//     little-endian length and the bytes, in the order of the request's
+//     documents, which then have no "data"). It returns the exit code above.
+//   - referrers_output() -> i64: the response's address (high 32 bits) and
+//     length (low 32), valid until the next call.
+//
+// Between calls an instance keeps its Go runtime and heap, and the capacity
+// of its input and output buffers (up to 1 MiB each; larger ones are dropped
+// after the call). It keeps no cache and nothing of a request: each call
+// decodes its own request and opens its own source; the tree mounted at
+// Mount is switched per call and is an empty directory between calls.
+// RATIONALE.md ("Reused instances of the WASI module") says why that
+// suffices; the tests check that a hostile request followed by a normal one
+// gives the normal one's fresh-instance answer.
 //
 // # Sandbox
 //
 // What a call can reach, and what bounds it:
 //
-//   - Files: only the tree given to Run, read-only, at Mount ("/tree"). The
-//     host opens it with os.OpenRoot and mounts the root's fs.FS
-//     (wazero FSConfig.WithFSMount), so neither ".." nor a symlink inside the
-//     tree reaches a file outside it, and an fs.FS has no write methods.
-//     wazero's WithDirMount and WithReadOnlyDirMount are not used: they
-//     follow symlinks out of the directory. Without a tree there is no file
-//     system at all.
+//   - Files: only the tree given to the call, read-only, at Mount ("/tree").
+//     The host opens a directory with os.OpenRoot and mounts the root's
+//     fs.FS (wazero FSConfig.WithFSMount), so neither ".." nor a symlink
+//     inside the tree reaches a file outside it, and an fs.FS has no write
+//     methods; CallFS mounts the embedder's fs.FS instead. The module also
+//     refuses symlinks that leave the tree by itself (package tree's
+//     ReadFS), for runtimes whose mounts follow them: wazero's
+//     WithDirMount and WithReadOnlyDirMount, which this package does not
+//     use, and node's WASI. Without a tree, Mount is an empty directory.
 //   - Network: none. WASI preview1 cannot create sockets, and the host
 //     passes no listeners.
 //   - Clock and randomness: wazero's defaults, a fake clock and a
 //     deterministic random source (wazero RATIONALE.md, "Why default to
 //     fake time?"); no environment variables; the arguments are just
 //     "referrers.wasm". The same request gives the same bytes.
-//   - Time: each call is bounded by WithTimeout and the caller's context;
-//     the runtime is built with WithCloseOnContextDone(true), so even a
-//     guest loop without calls is stopped (ErrTimeout).
+//   - Time: each call is bounded by WithTimeout, CallTimeout and the
+//     caller's context; the runtime is built with wazero's
+//     WithCloseOnContextDone(true), so even a guest loop without calls is
+//     stopped (ErrTimeout). WithInterruptible(false) trades that for speed
+//     in a Pool of the embedded module (its doc says how).
 //   - Memory: the module's linear memory is bounded by WithMemoryLimit
 //     (WithMemoryLimitPages); memory.grow past it fails inside the guest.
-//   - Output: stdout is bounded by WithMaxOutput (the call is stopped when
-//     it overflows, ErrOutputTooLarge), stderr to MaxStderr (the rest is
-//     dropped).
-//   - State: each call instantiates the compiled module anew, anonymously
-//     (ModuleConfig.WithName("")), so calls share nothing and a Host is safe
-//     for concurrent use.
+//     A Pool discards an instance whose memory grew past WithMaxIdleMemory.
+//   - Output: stdout is bounded by WithMaxOutput and CallMaxOutput
+//     (ErrOutputTooLarge; the command is stopped when it overflows, the
+//     reactor's response is measured when it returns), stderr to MaxStderr
+//     (the rest is dropped); WithStderr copies it to the embedder.
+//   - State: a Host instantiates the compiled module anew, anonymously
+//     (ModuleConfig.WithName("")), for each call; a Pool reuses instances as
+//     above. Both are safe for concurrent use.
 //
 // # Cost
 //
-// New compiles the module once: 1 to 2 seconds with wazero's compiler on
-// amd64 or arm64, under 200 ms from WithCompilationCache. Each call then
-// instantiates and runs it: about 20 ms for a small request. Guest code runs
-// several times slower than the same Go code natively, and
-// WithCloseOnContextDone, without which a timeout could not stop a guest
-// loop, costs about a factor of three of that on a Go module: its code
-// checks in with the host at every function entry and loop. A layout of 10k
-// manifests takes seconds in the sandbox. docs/bench-wasm.md has the figures.
+// New and NewPool compile the module once: 1 to 2 seconds with wazero's
+// compiler on amd64 or arm64, well under 100 ms from WithCompilationCache
+// (or the embedder's WithCache). A Host call then instantiates the command
+// and runs it: about 20 ms for a small request. A Pool call on a reused
+// instance costs what the question costs in the guest: Go compiled to
+// WebAssembly runs several times slower than natively, and
+// WithCloseOnContextDone's checks at every function entry and loop add a
+// factor of three to five on Go code. docs/bench-wasm.md has the figures and
+// docs/policy-hosts.md where the time goes.
 package host
 
 import (
@@ -72,6 +118,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
@@ -124,6 +171,11 @@ func New(ctx context.Context, opts ...Option) (*Host, error) {
 	return h, nil
 }
 
+// cacheMu serializes wazero.NewCompilationCacheWithDir: in wazero v1.12.0
+// its first calls fill a package-level version string without
+// synchronization, a data race when two Hosts or Pools start at once.
+var cacheMu sync.Mutex
+
 // compile creates the runtime of cfg, instantiates WASI preview1 in it and
 // compiles cfg.module. The cache is returned when the runtime owns it.
 func compile(ctx context.Context, cfg *config) (wazero.Runtime, wazero.CompilationCache, wazero.CompiledModule, error) {
@@ -137,7 +189,9 @@ func compile(ctx context.Context, cfg *config) (wazero.Runtime, wazero.Compilati
 	case cfg.cache != nil:
 		rc = rc.WithCompilationCache(cfg.cache)
 	case cfg.cacheDir != "":
+		cacheMu.Lock()
 		c, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
+		cacheMu.Unlock()
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("wasm host: compilation cache %s: %w", cfg.cacheDir, err)
 		}

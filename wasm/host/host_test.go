@@ -46,12 +46,12 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	cacheDir = dir
 	ctx := context.Background()
-	shared, err = host.New(ctx, host.WithCompilationCache(dir), host.WithTimeout(2*time.Minute))
+	shared, err = host.New(ctx, host.WithCompilationCache(dir), host.WithTimeout(10*time.Minute))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compiling the module:", err)
 		return 1
 	}
-	sharedPool, err = host.NewPool(ctx, host.WithCompilationCache(dir), host.WithTimeout(2*time.Minute), host.WithPoolSize(2))
+	sharedPool, err = host.NewPool(ctx, host.WithCompilationCache(dir), host.WithTimeout(10*time.Minute), host.WithPoolSize(2))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compiling the reactor:", err)
 		return 1
