@@ -23,7 +23,7 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
-	resp, err := handle(ctx, stdin)
+	resp, err := request.Answer(ctx, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "referrers.wasm:", err)
 		resp = request.ErrorResponse(err)
@@ -34,12 +34,4 @@ func run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return request.ExitCode(err)
-}
-
-func handle(ctx context.Context, stdin io.Reader) (request.Response, error) {
-	req, err := request.Decode(stdin)
-	if err != nil {
-		return request.Response{}, err
-	}
-	return request.Handle(ctx, req)
 }

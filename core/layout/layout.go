@@ -94,7 +94,7 @@ func Open(dir string, opts ...Option) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open layout %s: %w", dir, err)
 	}
-	l := New(root.FS(), root, dir, opts...)
+	l := New(tree.ReadFS(root), root, dir, opts...)
 	if err := l.check(); err != nil {
 		root.Close()
 		return nil, err

@@ -20,7 +20,16 @@ import (
 // be invalid). Errors wrap ErrMalformed or ErrSource; any other error is a
 // bug.
 func Handle(ctx context.Context, req Request) (Response, error) {
-	if err := req.Validate(); err != nil {
+	return handle(ctx, req)
+}
+
+// handle is Handle; it hashes each inline document once (Validate's last
+// check), after the checks that need no hashing.
+func handle(ctx context.Context, req Request) (Response, error) {
+	if err := req.validate(); err != nil {
+		return Response{}, err
+	}
+	if err := verifyDocuments(req.Source.Documents); err != nil {
 		return Response{}, err
 	}
 	t, closeFn, err := open(req.Source)

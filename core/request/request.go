@@ -17,6 +17,7 @@ package request
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,6 +152,50 @@ type Error struct {
 // field is an error, as is anything after the object), and checked by
 // Validate. Every error wraps ErrMalformed.
 func Decode(r io.Reader) (Request, error) {
+	req, err := decode(r)
+	if err != nil {
+		return req, err
+	}
+	if err := req.Validate(); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// Answer is Decode and Handle in one, as the WASI module answers: the same
+// response and error, with each inline document's digest verified once
+// (Decode and Handle each verify them).
+func Answer(ctx context.Context, r io.Reader) (Response, error) {
+	req, err := decode(r)
+	if err != nil {
+		return Response{}, err
+	}
+	return handle(ctx, req)
+}
+
+// AnswerData is Answer for a request whose inline documents are sent
+// without their data (no "data" field, so no base64): the i-th document's
+// data is data[i]. Hosts that hold the documents in memory use it.
+func AnswerData(ctx context.Context, r io.Reader, data [][]byte) (Response, error) {
+	req, err := decode(r)
+	if err != nil {
+		return Response{}, err
+	}
+	docs := req.Source.Documents
+	if len(docs) != len(data) {
+		return Response{}, fmt.Errorf("%w: %d documents and %d data", ErrMalformed, len(docs), len(data))
+	}
+	for i := range docs {
+		if docs[i].Data != nil {
+			return Response{}, fmt.Errorf("%w: documents[%d]: data given twice", ErrMalformed, i)
+		}
+		docs[i].Data = data[i]
+	}
+	return handle(ctx, req)
+}
+
+// decode is Decode without Validate.
+func decode(r io.Reader) (Request, error) {
 	var req Request
 	b, err := io.ReadAll(io.LimitReader(r, MaxRequestBytes+1))
 	if err != nil {
@@ -167,15 +212,30 @@ func Decode(r io.Reader) (Request, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return req, fmt.Errorf("%w: data after the request object", ErrMalformed)
 	}
-	if err := req.Validate(); err != nil {
-		return req, err
-	}
 	return req, nil
 }
 
 // Validate checks the request without reading its source. Errors wrap
 // ErrMalformed.
 func (r Request) Validate() error {
+	if err := r.validate(); err != nil {
+		return err
+	}
+	return verifyDocuments(r.Source.Documents)
+}
+
+// verifyDocuments checks that each document's data matches its digest.
+func verifyDocuments(docs []Document) error {
+	for i, d := range docs {
+		if d.Digest.Algorithm().FromBytes(d.Data) != d.Digest {
+			return fmt.Errorf("%w: documents[%d]: data does not match digest %s", ErrMalformed, i, d.Digest)
+		}
+	}
+	return nil
+}
+
+// validate is Validate without hashing the documents.
+func (r Request) validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, a...))
 	}
@@ -209,9 +269,6 @@ func (r Request) Validate() error {
 		}
 		if err := referrers.ValidMediaType(d.MediaType); err != nil {
 			return bad("documents[%d]: mediaType: %v", i, err)
-		}
-		if d.Digest.Algorithm().FromBytes(d.Data) != d.Digest {
-			return bad("documents[%d]: data does not match digest %s", i, d.Digest)
 		}
 	}
 	if r.Subject == "" {

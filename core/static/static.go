@@ -72,7 +72,7 @@ func Open(dir, name string) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open static tree %s: %w", dir, err)
 	}
-	t, err := New(root.FS(), root, dir, name)
+	t, err := New(tree.ReadFS(root), root, dir, name)
 	if err != nil {
 		root.Close()
 		return nil, err

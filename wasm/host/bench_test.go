@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"strconv"
 	"testing"
@@ -16,6 +17,11 @@ import (
 
 // The benchmarks behind docs/bench-wasm.md (scripts/bench-wasm.sh runs them).
 // They run only with -bench; the compile and the 10k tree take seconds.
+//
+// Each workload runs natively (package request in this process), in a fresh
+// instance of the command module (Host.Run), in a reused instance of the
+// reactor (Pool) and in a reused instance without interruption
+// (WithInterruptible(false)).
 
 // BenchmarkCompileCold: New without a compilation cache, so a full compile
 // of the embedded module (and Close).
@@ -30,12 +36,10 @@ func BenchmarkCompileCold(b *testing.B) {
 	}
 }
 
-// BenchmarkInstantiateWarmCache: with a populated compilation cache, "new"
-// is New (loading the compiled module from disk, as a new process would)
-// and Close; "run" is one call on that Host with a tiny request (a List of
-// two inline documents, no tree): the instantiation of the module and its
-// run, the target of at most 20 ms.
-func BenchmarkInstantiateWarmCache(b *testing.B) {
+// BenchmarkNewWarmCache: New and NewPool (and Close) with a populated
+// compilation cache: the compiled module from disk, as a new process would
+// load it.
+func BenchmarkNewWarmCache(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	h, err := host.New(ctx, host.WithCompilationCache(dir)) // fills the cache
@@ -43,7 +47,12 @@ func BenchmarkInstantiateWarmCache(b *testing.B) {
 		b.Fatal(err)
 	}
 	h.Close(ctx)
-	b.Run("new", func(b *testing.B) {
+	p, err := host.NewPool(ctx, host.WithCompilationCache(dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Close(ctx)
+	b.Run("host", func(b *testing.B) {
 		for b.Loop() {
 			h, err := host.New(ctx, host.WithCompilationCache(dir))
 			if err != nil {
@@ -52,17 +61,13 @@ func BenchmarkInstantiateWarmCache(b *testing.B) {
 			h.Close(ctx)
 		}
 	})
-	b.Run("run", func(b *testing.B) {
-		h, err := host.New(ctx, host.WithCompilationCache(dir))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer h.Close(ctx)
-		in := marshal(b, tinyRequest())
+	b.Run("pool", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := h.Run(ctx, "", in); err != nil {
+			p, err := host.NewPool(ctx, host.WithCompilationCache(dir))
+			if err != nil {
 				b.Fatal(err)
 			}
+			p.Close(ctx)
 		}
 	})
 }
@@ -85,53 +90,102 @@ func tinyRequest() request.Request {
 	}
 }
 
-// BenchmarkRunSmall: one call (instantiate and run) with the golden layout
-// mounted: a Check of tag v1.
-func BenchmarkRunSmall(b *testing.B) {
+// workload is one question, asked natively and in each kind of instance.
+// tree is the directory mounted at /tree; native is the request with the
+// directory's path instead.
+func runWorkload(b *testing.B, tree string, sandbox []byte, native request.Request, typed *request.Request) {
 	ctx := context.Background()
-	h := newHost(b)
-	in := marshal(b, checkV1())
-	for b.Loop() {
-		if _, err := h.Run(ctx, goldenLayout, in); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkList10k: List (depth 1) of the 100 referrers of the subject in a
-// layout of 10,000 manifests (treegen), natively (request.Handle on the
-// directory) and in the sandbox (Run with the directory mounted). Each call
-// opens the layout afresh, so both scan every manifest; the target
-// is WASI at most 3 × native.
-func BenchmarkList10k(b *testing.B) {
-	ctx := context.Background()
-	dir := b.TempDir()
-	if _, err := treegen.Layout(dir, treegen.Spec{Manifests: 10_000, Referrers: 100}); err != nil {
-		b.Fatal(err)
-	}
-	req := request.Request{APIVersion: request.APIVersion, Kind: request.KindList, Subject: treegen.SubjectTag}
 	b.Run("native", func(b *testing.B) {
-		r := req
-		r.Source.Layout = dir
 		for b.Loop() {
-			resp, err := request.Handle(ctx, r)
+			var err error
+			if typed != nil {
+				// As the module does it: decode the JSON, then answer.
+				_, err = request.Answer(ctx, bytes.NewReader(sandbox))
+			} else {
+				_, err = request.Handle(ctx, native)
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
-			if len(resp.Referrers) != 100 {
-				b.Fatalf("%d referrers", len(resp.Referrers))
-			}
 		}
 	})
-	b.Run("wasi", func(b *testing.B) {
+	b.Run("fresh", func(b *testing.B) {
 		h := newHost(b, host.WithTimeout(10*time.Minute))
-		r := req
-		r.Source.Layout = host.Mount
-		in := marshal(b, r)
 		for b.Loop() {
-			if _, err := h.Run(ctx, dir, in); err != nil {
+			if _, err := h.Run(ctx, tree, sandbox); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+	for _, mode := range []struct {
+		name string
+		opts []host.Option
+	}{
+		{"reused", nil},
+		{"reused-uninterruptible", []host.Option{host.WithInterruptible(false)}},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			p := newPool(b, append(mode.opts, host.WithPoolSize(1), host.WithTimeout(10*time.Minute))...)
+			for b.Loop() {
+				var err error
+				if typed != nil {
+					_, err = p.Do(ctx, tree, *typed) // the documents without base64
+				} else {
+					_, err = p.Run(ctx, tree, sandbox)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTiny: a List of two inline documents.
+func BenchmarkTiny(b *testing.B) {
+	req := tinyRequest()
+	runWorkload(b, "", marshal(b, req), req, &req)
+}
+
+// BenchmarkCheckGolden: a Check of tag v1 of testdata/trees/layout.
+func BenchmarkCheckGolden(b *testing.B) {
+	native := checkV1()
+	native.Source.Layout = goldenLayout
+	runWorkload(b, goldenLayout, marshal(b, checkV1()), native, nil)
+}
+
+// BenchmarkInline: a List over inline documents of 1 MiB (one manifest with
+// a 1 MiB annotation) and 10 MiB (ten of them): natively the JSON is decoded
+// as the module decodes it; the fresh instance gets the JSON (base64); the
+// reused ones the documents beside the request (Pool.Do).
+func BenchmarkInline(b *testing.B) {
+	for _, n := range []int{1, 10} {
+		b.Run(strconv.Itoa(n)+"MiB", func(b *testing.B) {
+			in := bigRequest(b, n, 1<<20)
+			req, err := request.Decode(bytes.NewReader(in))
+			if err != nil {
+				b.Fatal(err)
+			}
+			runWorkload(b, "", in, req, &req)
+		})
+	}
+}
+
+// BenchmarkList: List (depth 1) of the 100 referrers of the subject in a
+// layout of 1,000 and of 10,000 manifests (treegen). Each call opens the
+// layout afresh, so every run scans every manifest.
+func BenchmarkList(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		b.Run(strconv.Itoa(n/1000)+"k", func(b *testing.B) {
+			dir := b.TempDir()
+			if _, err := treegen.Layout(dir, treegen.Spec{Manifests: n, Referrers: 100}); err != nil {
+				b.Fatal(err)
+			}
+			req := request.Request{APIVersion: request.APIVersion, Kind: request.KindList, Subject: treegen.SubjectTag}
+			native := req
+			native.Source.Layout = dir
+			req.Source.Layout = host.Mount
+			runWorkload(b, dir, marshal(b, req), native, nil)
+		})
+	}
 }

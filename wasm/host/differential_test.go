@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,8 +34,8 @@ type diffSubject struct {
 }
 
 // TestDifferential asks the same questions natively (request.Handle on the
-// directory) and inside the sandbox (the module, the directory mounted at
-// /tree): List at depths 1 and 2, with and without a filter, IndexFor and
+// directory), in a fresh instance of the command module and in a reused
+// instance of the reactor (the directory mounted at /tree): List at depths 1 and 2, with and without a filter, IndexFor and
 // Check must answer with the same bytes, for every tree in testdata/, for
 // generated trees and for inline documents.
 func TestDifferential(t *testing.T) {
@@ -155,6 +157,69 @@ func compare(t *testing.T, h *host.Host, what, tree string, req request.Request,
 	}
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("%s: the answers differ\nnative: %s\nwasi:   %s", what, want.Bytes(), got)
+	}
+	// A reused instance of the reactor: the same bytes.
+	got, err = sharedPool.Run(context.Background(), tree, in)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Errorf("%s: reused instance: %v\nnative: %s\nreused: %s", what, err, want.Bytes(), got)
+	}
+	if len(sandbox.Documents) > 0 {
+		// Documents beside the request, without base64.
+		resp, err := sharedPool.Do(context.Background(), tree, req)
+		if err != nil || resp.String()+"\n" != want.String() {
+			t.Errorf("%s: reused instance, Do: %v\nnative: %s\nreused: %s", what, err, want.Bytes(), resp)
+		}
+	}
+}
+
+// TestDifferentialErrors: a request that fails gives the same response,
+// exit code and class natively (request.Answer), in a fresh instance and in
+// a reused one.
+func TestDifferentialErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sub := digest.FromString("x").String()
+	tests := []struct{ name, tree, req string }{
+		{"empty", "", ""},
+		{"not JSON", "", "{"},
+		{"trailing data", goldenLayout, `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/tree"},"subject":"v1"} {}`},
+		{"unknown field", goldenLayout, `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/tree"},"subject":"v1","x":1}`},
+		{"nested too deep", "", strings.Repeat("[", 20000)},
+		{"no subject", goldenLayout, `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/tree"}}`},
+		{"unknown tag", goldenLayout, `{"apiVersion":"referrers/v1","kind":"List","source":{"layout":"/tree"},"subject":"v9"}`},
+		{"no tree", "", `{"apiVersion":"referrers/v1","kind":"Check","source":{"layout":"/tree"},"subject":"v1","policy":{"require":[{"artifactType":"a/b"}]}}`},
+		{"digest mismatch", "", `{"apiVersion":"referrers/v1","kind":"List","source":{"documents":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + sub + `","data":"e30="}]},"subject":"` + sub + `"}`},
+		{"subject not among documents", "", `{"apiVersion":"referrers/v1","kind":"IndexFor","source":{"documents":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","data":"e30="}]},"subject":"` + sub + `"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, nerr := request.Answer(ctx, strings.NewReader(tt.req))
+			if nerr == nil {
+				t.Fatal("natively: no error")
+			}
+			var want bytes.Buffer
+			if err := request.ErrorResponse(nerr).Encode(&want); err != nil {
+				t.Fatal(err)
+			}
+			if errors.Is(nerr, request.ErrSource) && strings.Contains(tt.req, `"/tree"`) {
+				// The message names the guest's view of the tree: compare
+				// with the fresh instance's bytes, and natively the class.
+				out, _ := shared.Run(ctx, tt.tree, []byte(tt.req))
+				want.Reset()
+				want.Write(out)
+				nerr = request.ErrSource
+			}
+			for name, run := range map[string]func(context.Context, string, []byte, ...host.CallOption) ([]byte, error){
+				"fresh": shared.Run, "reused": sharedPool.Run,
+			} {
+				got, err := run(ctx, tt.tree, []byte(tt.req))
+				var ee *host.ExitError
+				if !errors.As(err, &ee) || ee.Code != uint32(request.ExitCode(nerr)) || !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("%s: %v\ngot  %s\nwant %s (exit %d)", name, err, got, want.Bytes(), request.ExitCode(nerr))
+				}
+			}
+		})
 	}
 }
 

@@ -3,14 +3,15 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/oci-referrers/referrers/core/request"
 )
 
-// Sentinel errors. Every error Run and Do return for a call that did not
-// succeed reaches exactly one of them with errors.Is, directly or through an
-// *ExitError.
+// Sentinel errors. Every error Run and Do (of a Host or a Pool) return for a
+// call that did not succeed reaches exactly one of them with errors.Is,
+// directly or through an *ExitError.
 var (
 	// ErrMalformedRequest: the module exited with 2 and wrote an Error
 	// response (code MalformedRequest). It is request.ErrMalformed, so one
@@ -24,12 +25,20 @@ var (
 	// code, exit 2 without an Error response on stdout (a Go runtime crash:
 	// a panic), a trap, or a response the host cannot decode.
 	ErrInternal = errors.New("internal error in the module")
-	// ErrTimeout: the per-call timeout (WithTimeout) or the caller's
-	// context ended the call, and wazero closed the module
-	// (sys.ExitCodeDeadlineExceeded or sys.ExitCodeContextCanceled). The
-	// error also reaches the context's error (context.DeadlineExceeded or
-	// context.Canceled).
+	// ErrTimeout: a deadline ended the call (WithTimeout, CallTimeout or the
+	// caller's context's), and the host closed the module. The error also
+	// reaches context.DeadlineExceeded.
 	ErrTimeout = errors.New("module stopped by its deadline")
+	// ErrCanceled: the caller's context was cancelled (without a deadline
+	// passing) and the host closed the module. The error also reaches
+	// context.Canceled.
+	ErrCanceled = errors.New("module stopped: call canceled")
+	// ErrClosed: the Host or Pool is closed, or was closed during the call.
+	// It is fs.ErrClosed.
+	ErrClosed = fs.ErrClosed
+	// ErrBusy: every instance of a Pool is busy and WithMaxWaiting callers
+	// already wait; the call did not run.
+	ErrBusy = errors.New("wasm pool busy")
 	// ErrOutputTooLarge: the module wrote more than WithMaxOutput bytes to
 	// stdout; the host stopped it at once.
 	ErrOutputTooLarge = errors.New("module output too large")
@@ -42,11 +51,14 @@ var (
 )
 
 // ExitError is the error of a call whose module exited with a non-zero code
-// (wazero's sys.ExitError), or that the host stopped (a timeout, too much
-// output). errors.Is reaches the sentinel of its class through it.
+// (or, in a Pool, returned one), or that the host stopped (a deadline, a
+// cancellation, too much output). errors.Is reaches the sentinel of its
+// class through it.
 type ExitError struct {
-	// Code is the module's exit code, or wazero's sys.ExitCodeDeadlineExceeded
-	// or sys.ExitCodeContextCanceled when the host closed the module.
+	// Code is the module's exit code; 0 when the host stopped the module
+	// (ErrTimeout, ErrCanceled, ErrOutputTooLarge). The runtime's own codes
+	// for a closed module (wazero's sys.ExitCodeDeadlineExceeded and
+	// sys.ExitCodeContextCanceled) never appear here.
 	Code uint32
 	// Stderr is what the module wrote to stderr: at most 64 KiB, the first
 	// and the last 32 KiB of a longer stream with a marker between.
@@ -56,7 +68,7 @@ type ExitError struct {
 	Response *request.Error
 
 	class error // one of the sentinels
-	cause error // the context's error for ErrTimeout, nil otherwise
+	cause error // the context's error for ErrTimeout and ErrCanceled, nil otherwise
 }
 
 // Error says what ended the module and the best explanation at hand: the
@@ -64,7 +76,7 @@ type ExitError struct {
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	switch e.class {
-	case ErrTimeout, ErrOutputTooLarge:
+	case ErrTimeout, ErrCanceled, ErrOutputTooLarge:
 		fmt.Fprintf(&b, "wasm module closed by the host: %v", e.class)
 		if e.cause != nil {
 			fmt.Fprintf(&b, " (%v)", e.cause)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/request"
@@ -72,4 +73,32 @@ func ExampleHost_Run() {
 	// exit code: 2
 	// malformed: true
 	// MalformedRequest: malformed request: subject is required (a digest, or for a tree a tag)
+}
+
+// A policy engine's pool: instances are reused across calls, at most two
+// at a time; the documents the engine fetched itself go in as bytes.
+func ExamplePool_Do() {
+	ctx := context.Background()
+	pool, err := host.NewPool(ctx, host.WithCompilationCache(cacheDir), host.WithPoolSize(2))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pool.Close(ctx)
+
+	req := tinyRequest() // an image and one SBOM that refers to it
+	for range 3 {
+		resp, err := pool.Do(ctx, "", req, host.CallTimeout(time.Minute))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(resp.Kind, len(resp.Referrers), resp.Referrers[0].Descriptor.ArtifactType)
+	}
+	fmt.Println("instances:", pool.Stats().Created)
+	// Output:
+	// ListResult 1 application/spdx+json
+	// ListResult 1 application/spdx+json
+	// ListResult 1 application/spdx+json
+	// instances: 1
 }

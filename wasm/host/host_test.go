@@ -30,6 +30,9 @@ var cacheDir string
 // parallel tests, a normal call can take seconds.
 var shared *host.Host
 
+// sharedPool is a Pool the tests share: two reused instances of the reactor.
+var sharedPool *host.Pool
+
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
@@ -43,12 +46,21 @@ func testMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	cacheDir = dir
 	ctx := context.Background()
-	shared, err = host.New(ctx, host.WithCompilationCache(dir), host.WithTimeout(2*time.Minute))
+	shared, err = host.New(ctx, host.WithCompilationCache(dir), host.WithTimeout(10*time.Minute))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compiling the module:", err)
 		return 1
 	}
+	sharedPool, err = host.NewPool(ctx, host.WithCompilationCache(dir), host.WithTimeout(10*time.Minute), host.WithPoolSize(2))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compiling the reactor:", err)
+		return 1
+	}
 	code := m.Run()
+	if err := sharedPool.Close(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "closing the pool:", err)
+		return 1
+	}
 	if err := shared.Close(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "closing the host:", err)
 		return 1
@@ -124,6 +136,9 @@ var sentinels = map[string]error{
 	"ErrSourceUnreadable": host.ErrSourceUnreadable,
 	"ErrInternal":         host.ErrInternal,
 	"ErrTimeout":          host.ErrTimeout,
+	"ErrCanceled":         host.ErrCanceled,
+	"ErrClosed":           host.ErrClosed,
+	"ErrBusy":             host.ErrBusy,
 	"ErrOutputTooLarge":   host.ErrOutputTooLarge,
 	"ErrMemoryLimit":      host.ErrMemoryLimit,
 }

@@ -226,7 +226,11 @@ func TestSandboxTimeout(t *testing.T) {
 			cctx, cancel := tt.ctx()
 			defer cancel()
 			_, err := h.Do(cctx, goldenLayout, checkV1())
-			assertClass(t, err, host.ErrTimeout)
+			want := host.ErrTimeout
+			if tt.cause == context.Canceled {
+				want = host.ErrCanceled
+			}
+			assertClass(t, err, want)
 			if !errors.Is(err, tt.cause) {
 				t.Errorf("error %v is not %v", err, tt.cause)
 			}
@@ -280,7 +284,7 @@ func firstLine(s string) string {
 // bigRequest is a valid List of inline documents: n copies of one image
 // manifest of about size bytes (Validate allows repeats). It is assembled
 // from one encoded document, which keeps it cheap under -race.
-func bigRequest(t *testing.T, n, size int) []byte {
+func bigRequest(t testing.TB, n, size int) []byte {
 	t.Helper()
 	data := []byte(`{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `",` +
 		`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},` +
