@@ -278,7 +278,7 @@ func (c *Client) findEquivalent(ctx context.Context, t target.Target, subject oc
 	if want.ArtifactType == "" {
 		types = []string{want.Config.MediaType}
 	}
-	descs, used, _, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: types})
+	descs, used, _, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: types}, nil)
 	if err != nil {
 		return nil, "", err
 	}

@@ -24,6 +24,7 @@ const (
 	opUploadStart
 	opUploadFinish
 	opReferrers
+	opTags
 	opToken
 )
 
@@ -125,7 +126,7 @@ func judge(o op, a answer) (ok bool, kind error) {
 			return false, target.ErrDigestMismatch
 		}
 		return false, nil
-	default: // GET and HEAD of manifests and blobs, ping, token
+	default: // GET and HEAD of manifests and blobs, tags list, ping, token
 		switch {
 		case s == http.StatusOK:
 			return true, nil

@@ -32,7 +32,10 @@ type Repository struct {
 	name     string
 }
 
-var _ target.Target = (*Repository)(nil)
+var (
+	_ target.Target    = (*Repository)(nil)
+	_ target.TagLister = (*Repository)(nil)
+)
 
 // Name is "REGISTRY/REPOSITORY".
 func (r *Repository) Name() string { return r.registry + "/" + r.name }
@@ -704,4 +707,59 @@ func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
 		}
 	}
 	return idx, applied, nil
+}
+
+// Tags implements target.TagLister: GET /v2/NAME/tags/list (distribution-spec
+// v1.1.1, "Listing Tags"), following Link rel="next" pages as Referrers does
+// (relative URLs resolved, other hosts refused, loops detected, pages, bytes
+// and entries capped). No n is sent: the registry picks its page size.
+func (r *Repository) Tags(ctx context.Context) ([]string, error) {
+	what := fmt.Sprintf("list tags of %s", r.Name())
+	u, err := url.Parse(r.url("tags/list"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var tags []string
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page >= r.client.maxPages {
+			return nil, fmt.Errorf("%s: more than %d pages: %w", what, r.client.maxPages, target.ErrTooLarge)
+		}
+		if seen[u.String()] {
+			return nil, fmt.Errorf("%s: the registry's Link pages loop back to %s", what, redactURL(u.String()))
+		}
+		seen[u.String()] = true
+		resp, err := r.client.do(ctx, r.req(http.MethodGet, u.String()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := check(opTags, resp, false); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if len(b) > target.MaxManifestBytes {
+			return nil, fmt.Errorf("%s: page %d: more than %d bytes: %w", what, page+1, target.MaxManifestBytes, target.ErrTooLarge)
+		}
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			return nil, fmt.Errorf("%s: page %d: %w", what, page+1, err)
+		}
+		tags = append(tags, body.Tags...)
+		if len(tags) > r.client.maxEntries {
+			return nil, fmt.Errorf("%s: more than %d tags: %w", what, r.client.maxEntries, target.ErrTooLarge)
+		}
+		next := NextLink(resp.Header.Get("Link"))
+		if next == "" {
+			return tags, nil
+		}
+		if u, err = resolveNext(u, next); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
 }
