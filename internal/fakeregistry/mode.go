@@ -19,6 +19,8 @@ type Mode struct {
 	TagResolvesToSubject bool
 	// PageSize > 0 paginates referrers responses with at most PageSize entries per page and a Link header.
 	PageSize int
+	// TagsPageSize > 0 pages tags/list answers without ?n= at this size, with a relative Link header.
+	TagsPageSize int
 	// LinkStyle selects the shape of the referrers pagination Link header (zero = relative URL).
 	LinkStyle LinkStyle
 	// ETag selects ETag emission and If-Match / If-None-Match handling for manifests (zero = honoured).
