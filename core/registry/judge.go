@@ -22,6 +22,7 @@ const (
 	opBlobHead
 	opBlobGet
 	opUploadStart
+	opUploadChunk
 	opUploadFinish
 	opReferrers
 	opTags
@@ -116,6 +117,16 @@ func judge(o op, a answer) (ok bool, kind error) {
 	case opUploadStart:
 		if s == http.StatusAccepted || s == http.StatusCreated {
 			return true, nil
+		}
+		return false, nil
+	case opUploadChunk:
+		switch s {
+		case http.StatusAccepted, http.StatusNoContent:
+			return true, nil
+		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType,
+			http.StatusRequestedRangeNotSatisfiable, http.StatusNotImplemented:
+			// chunks refused: nothing stored; upload the blob whole
+			return false, target.ErrUnsupported
 		}
 		return false, nil
 	case opUploadFinish:

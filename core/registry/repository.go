@@ -33,8 +33,9 @@ type Repository struct {
 }
 
 var (
-	_ target.Target    = (*Repository)(nil)
-	_ target.TagLister = (*Repository)(nil)
+	_ target.Target       = (*Repository)(nil)
+	_ target.TagLister    = (*Repository)(nil)
+	_ target.BlobStreamer = (*Repository)(nil)
 )
 
 // Name is "REGISTRY/REPOSITORY".
@@ -357,19 +358,9 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		return nil
 	}
 	what := fmt.Sprintf("push blob %s to %s", desc.Digest, r.Name())
-	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
-	rq.replayable = true // a session left behind by a lost answer is harmless
-	resp, err := r.client.do(ctx, rq)
+	loc, err := r.startUpload(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := check(opUploadStart, resp, false); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	drain(resp)
-	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		return fmt.Errorf("%s: registry sent no usable upload Location", what)
 	}
 	q := loc.Query()
 	q.Set("digest", desc.Digest.String())
@@ -409,7 +400,7 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		// an upload location elsewhere gets no credentials of this registry
 		put.noAuth = true
 	}
-	resp, err = r.client.do(ctx, put)
+	resp, err := r.client.do(ctx, put)
 	if err == nil {
 		err = check(opUploadFinish, resp, false)
 	}
@@ -425,6 +416,99 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 	}
 	drain(resp)
 	return nil
+}
+
+// startUpload opens an upload session (distribution-spec v1.1.1, "Pushing
+// Blobs": POST) and returns its location.
+func (r *Repository) startUpload(ctx context.Context) (*url.URL, error) {
+	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
+	rq.replayable = true // a session left behind by a lost answer is harmless
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(opUploadStart, resp, false); err != nil {
+		return nil, err
+	}
+	drain(resp)
+	return uploadLocation(resp, nil)
+}
+
+// uploadLocation is the Location an upload answer names, resolved against
+// the request's URL; prev when it names none (and prev is not nil).
+func uploadLocation(resp *http.Response, prev *url.URL) (*url.URL, error) {
+	h := resp.Header.Get("Location")
+	if h == "" && prev != nil {
+		return prev, nil
+	}
+	loc, err := resp.Request.URL.Parse(h)
+	if err != nil || h == "" {
+		return nil, errors.New("registry sent no usable upload Location")
+	}
+	return loc, nil
+}
+
+// PushBlobStream implements target.BlobStreamer: it stores the size bytes of
+// body, hashing them (with alg) as they are sent, in one pass: POST, one
+// PATCH carrying the whole content as a single chunk (Content-Range 0-(size-1)),
+// and the closing PUT with the digest (distribution-spec v1.1.1, "Pushing a
+// blob in chunks"). The monolithic upload (PushBlob) needs the digest before
+// the first byte is sent, so a file is read twice, once to hash it and once
+// to send it. A PATCH the registry refuses (judged target.ErrUnsupported:
+// 400, 405, 415, 416, 501) has stored nothing: the caller hashes the content
+// and uses PushBlob. The PATCH is never resent (body is read once); an
+// upload that fails is an error.
+func (r *Repository) PushBlobStream(ctx context.Context, body io.Reader, size int64, alg digest.Algorithm) (digest.Digest, error) {
+	what := fmt.Sprintf("push a blob of %d bytes to %s", size, r.Name())
+	if !alg.Available() {
+		return "", fmt.Errorf("%s: digest algorithm %q unavailable", what, alg)
+	}
+	loc, err := r.startUpload(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	d := alg.Digester()
+	if size > 0 {
+		sent := false
+		patch := r.req(http.MethodPatch, loc.String(), "pull", "push")
+		patch.header.Set("Content-Type", "application/octet-stream")
+		patch.header.Set("Content-Range", fmt.Sprintf("0-%d", size-1))
+		patch.length = size
+		patch.body = func() (io.ReadCloser, error) {
+			if sent {
+				return nil, errors.New("cannot resend a streamed body")
+			}
+			sent = true
+			return io.NopCloser(io.TeeReader(io.LimitReader(body, size), d.Hash())), nil
+		}
+		patch.noAuth = loc.Host != r.host
+		resp, err := r.client.do(ctx, patch)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if err := check(opUploadChunk, resp, false); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		drain(resp)
+		if loc, err = uploadLocation(resp, loc); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	dg := d.Digest()
+	q := loc.Query()
+	q.Set("digest", dg.String())
+	loc.RawQuery = q.Encode()
+	put := r.req(http.MethodPut, loc.String(), "pull", "push")
+	put.noAuth = loc.Host != r.host
+	resp, err := r.client.do(ctx, put)
+	if err == nil {
+		err = check(opUploadFinish, resp, false)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	drain(resp)
+	return dg, nil
 }
 
 // tryBody is the body of one try of a request whose seekable reader is shared

@@ -41,6 +41,8 @@ type Mode struct {
 	ManifestLimit int64
 	// LenientManifests accepts pushed manifests whose config/layers/child manifests are not in the repository.
 	LenientManifests bool
+	// NoChunkedUploads answers every upload PATCH with 405 UNSUPPORTED (a registry that takes only monolithic uploads).
+	NoChunkedUploads bool
 	// UploadStateParam adds an opaque ?_state= to upload Locations that must be echoed on the next PATCH/PUT.
 	UploadStateParam bool
 	// WrongDigestOnPush makes manifest PUT return a Docker-Content-Digest that is not the body's digest.

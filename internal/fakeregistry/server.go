@@ -693,6 +693,11 @@ func (r *Registry) serveUpload(w http.ResponseWriter, req *http.Request, mode Mo
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPatch:
+		if mode.NoChunkedUploads {
+			r.mu.Unlock()
+			writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "chunked uploads are not supported")
+			return
+		}
 		if cr := req.Header.Get("Content-Range"); cr != "" {
 			start, _, _ := strings.Cut(strings.TrimPrefix(cr, "bytes="), "-")
 			if s, err := strconv.Atoi(strings.TrimSpace(start)); err != nil || s != len(u.data) {
