@@ -72,6 +72,7 @@ type ListResult struct {
 // index, entries sorted by digest.
 func (r ListResult) Index() ocispec.Index {
 	idx := emptyIndex()
+	idx.Manifests = make([]ocispec.Descriptor, 0, len(r.Referrers))
 	for _, n := range r.Referrers {
 		idx.Manifests = append(idx.Manifests, n.Descriptor)
 	}

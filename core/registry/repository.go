@@ -764,7 +764,7 @@ func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
 	if resp.ContentLength > target.MaxManifestBytes {
 		return ocispec.Index{}, false, fmt.Errorf("%d bytes, more than %d: %w", resp.ContentLength, target.MaxManifestBytes, target.ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1))
+	b, err := readAllSized(resp, target.MaxManifestBytes+1)
 	if err != nil {
 		return ocispec.Index{}, false, err
 	}
@@ -846,4 +846,30 @@ func (r *Repository) Tags(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
+}
+
+// readAllSized reads at most limit bytes of resp's body into a buffer sized
+// by its Content-Length when the registry sent one (a referrers page of
+// 2,000 entries is about 500 kB: growing a buffer to it copies it a dozen
+// times).
+func readAllSized(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < limit {
+		b := make([]byte, 0, n+1)
+		for {
+			k, err := resp.Body.Read(b[len(b):cap(b)])
+			b = b[:len(b)+k]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return b, err
+			}
+			if len(b) == cap(b) {
+				// longer than it said: read on, capped
+				rest, err := io.ReadAll(io.LimitReader(resp.Body, limit-int64(len(b))))
+				return append(b, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
