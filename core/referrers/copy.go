@@ -351,8 +351,9 @@ func (cp *copier) walk(ctx context.Context, anchors []anchor, mode Mode) ([][]co
 	if (cp.opts.Depth == 0 || cp.opts.Depth > 1) && mode != ModeAPI {
 		// every referrer is asked for referrers of its own: one listing of
 		// the tags says which referrers tags exist (see tagSet)
-		tags = cp.c.listTags(ctx, cp.src)
-		defer tags.wait()
+		lctx, cancel := context.WithCancel(ctx)
+		tags = cp.c.listTags(lctx, cp.src)
+		defer func() { cancel(); tags.wait() }()
 	}
 	count := 0
 	for l := 1; len(subjects) > 0 && cp.opts.Depth >= 0 && (cp.opts.Depth == 0 || l <= cp.opts.Depth); l++ {

@@ -122,8 +122,11 @@ func (c *Client) listOne(ctx context.Context, t target.Target, subject ocispec.D
 	var tags *tagSet
 	if depth > 1 && mode != ModeAPI {
 		// one listing of the tags says which referrers tags exist
-		tags = c.listTags(ctx, t)
-		defer tags.wait()
+		lctx, cancel := context.WithCancel(ctx)
+		tags = c.listTags(lctx, t)
+		// a listing that ends early (an error, no referrers) does not wait
+		// for the pages it no longer needs
+		defer func() { cancel(); tags.wait() }()
 	}
 	top, used, w, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: opts.ArtifactTypes, annotations: opts.Annotations}, tags)
 	if err != nil {
