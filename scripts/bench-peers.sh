@@ -207,7 +207,8 @@ for kind in olareg distribution; do
     "$seed" seed -n "$few" "$h/few:v1"
     "$seed" seed -n "$many" "$h/many:v1"
     # one of the many referrers is signed: the depth-2 listing must find it
-    first=$("$ours" list "$h/many:v1" --plain-http --format json | grep -o 'sha256:[0-9a-f]\{64\}' | head -n 1)
+    first=$("$ours" list "$h/many:v1" --plain-http --format json |
+      awk 'match($0, /sha256:[0-9a-f]+/) && !d { d = substr($0, RSTART, RLENGTH) } END { print d }')
     "$ours" attach "$h/many@$first" "$work/files/small.bin:application/octet-stream" \
       --artifact-type "$atype.sig" --plain-http >/dev/null
     "$seed" seed -n "$copy_many" "$h/copysrc:v1"
