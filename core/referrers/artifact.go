@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -21,6 +22,51 @@ import (
 type Blob struct {
 	Descriptor ocispec.Descriptor
 	Open       func() (io.ReadCloser, error)
+	// lazy, for a large file, holds the digest once the content has been
+	// read; Descriptor.Digest is empty until then (see FileBlob). Copies of
+	// the Blob share it.
+	lazy *lazyDigest
+}
+
+// lazyDigest is the digest of a blob, computed when its content is first
+// read: while hashing it (Pack) or while sending it (Attach, to a target
+// that can take a blob of unknown digest).
+type lazyDigest struct {
+	mu sync.Mutex
+	d  digest.Digest
+}
+
+// StreamMin is the size from which FileBlob leaves the digest of a file to be
+// computed as it is uploaded (one read of the file instead of two). Such a
+// file is uploaded without first asking whether the registry has it, since
+// that question needs the digest.
+const StreamMin = 64 << 20
+
+// known returns b with its digest, hashing the content if nobody has yet.
+func (b Blob) known() (Blob, error) {
+	if b.lazy == nil || b.Descriptor.Digest != "" {
+		return b, nil
+	}
+	b.lazy.mu.Lock()
+	defer b.lazy.mu.Unlock()
+	if b.lazy.d == "" {
+		rc, err := b.Open()
+		if err != nil {
+			return b, err
+		}
+		defer rc.Close()
+		d := digest.Canonical.Digester()
+		n, err := io.Copy(d.Hash(), rc)
+		if err != nil {
+			return b, err
+		}
+		if n != b.Descriptor.Size {
+			return b, fmt.Errorf("%s changed while being read: %d bytes, then %d", b.Descriptor.Annotations[ocispec.AnnotationTitle], b.Descriptor.Size, n)
+		}
+		b.lazy.d = d.Digest()
+	}
+	b.Descriptor.Digest = b.lazy.d
+	return b, nil
 }
 
 // BytesBlob makes a Blob of b.
@@ -59,6 +105,9 @@ func FileBlob(path, mediaType string) (Blob, error) {
 	if !st.Mode().IsRegular() {
 		return Blob{}, fmt.Errorf("file %s: not a regular file", path)
 	}
+	if st.Size() >= StreamMin {
+		return lazyFileBlob(path, mediaType, st.Size()), nil
+	}
 	d := digest.Canonical.Digester()
 	n, err := io.Copy(d.Hash(), f)
 	if err != nil {
@@ -73,6 +122,20 @@ func FileBlob(path, mediaType string) (Blob, error) {
 		},
 		Open: func() (io.ReadCloser, error) { return os.Open(path) },
 	}, nil
+}
+
+// lazyFileBlob is FileBlob for a file of size bytes whose digest is computed
+// when it is first read.
+func lazyFileBlob(path, mediaType string, size int64) Blob {
+	return Blob{
+		Descriptor: ocispec.Descriptor{
+			MediaType:   mediaType,
+			Size:        size,
+			Annotations: map[string]string{ocispec.AnnotationTitle: filepath.Base(path)},
+		},
+		Open: func() (io.ReadCloser, error) { return os.Open(path) },
+		lazy: &lazyDigest{},
+	}
 }
 
 // Artifact is what Attach packs into an image manifest (image-spec v1.1.1,
@@ -105,52 +168,20 @@ func EmptyBlob() Blob {
 }
 
 // Pack builds the artifact's manifest for subject. It returns the manifest
-// bytes, their descriptor and the blobs to push (config first).
+// bytes, their descriptor and the blobs to push (config first). A blob whose
+// digest is not known yet (a large file, see FileBlob) is hashed.
 func Pack(subject ocispec.Descriptor, a Artifact) ([]byte, ocispec.Descriptor, []Blob, error) {
-	cfg := EmptyBlob()
-	if a.Config != nil {
-		cfg = *a.Config
-		if cfg.Descriptor.MediaType == ocispec.MediaTypeImageConfig {
-			// checklist 49: artifacts must not pretend to be images
-			return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: config media type %s is for images; use an artifact-specific type", ErrInvalidArtifact, ocispec.MediaTypeImageConfig)
+	cfg, layers, ann, err := a.parts()
+	if err != nil {
+		return nil, ocispec.Descriptor{}, nil, err
+	}
+	if cfg, err = cfg.known(); err != nil {
+		return nil, ocispec.Descriptor{}, nil, err
+	}
+	for i := range layers {
+		if layers[i], err = layers[i].known(); err != nil {
+			return nil, ocispec.Descriptor{}, nil, err
 		}
-	}
-	if a.ArtifactType == "" && cfg.Descriptor.MediaType == ocispec.MediaTypeEmptyJSON {
-		return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: an artifact type is required (or a config with its own media type)", ErrInvalidArtifact)
-	}
-	if a.ArtifactType != "" {
-		if err := validMediaType(a.ArtifactType); err != nil {
-			return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: artifact type: %w", ErrInvalidArtifact, err)
-		}
-	}
-	if err := validMediaType(cfg.Descriptor.MediaType); err != nil {
-		return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: config: %w", ErrInvalidArtifact, err)
-	}
-	layers := a.Layers
-	if len(layers) == 0 {
-		layers = []Blob{EmptyBlob()}
-	}
-	titles := map[string]bool{}
-	for _, l := range layers {
-		if t := l.Descriptor.Annotations[ocispec.AnnotationTitle]; t != "" {
-			if titles[t] {
-				return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: two files named %q", ErrInvalidArtifact, t)
-			}
-			titles[t] = true
-		}
-	}
-	ann := map[string]string{}
-	for k, v := range a.Annotations {
-		ann[k] = v
-	}
-	if a.Created != "" {
-		if _, err := time.Parse(time.RFC3339, a.Created); err != nil {
-			return nil, ocispec.Descriptor{}, nil, fmt.Errorf("%w: created %q is not RFC 3339", ErrInvalidArtifact, a.Created)
-		}
-		ann[ocispec.AnnotationCreated] = a.Created
-	}
-	if len(ann) == 0 {
-		ann = nil
 	}
 	m := ocispec.Manifest{
 		MediaType:    ocispec.MediaTypeImageManifest,
@@ -173,6 +204,58 @@ func Pack(subject ocispec.Descriptor, a Artifact) ([]byte, ocispec.Descriptor, [
 	desc := ocispec.Descriptor{MediaType: m.MediaType, ArtifactType: m.ArtifactType, Digest: digest.FromBytes(data), Size: int64(len(data)), Annotations: m.Annotations}
 	blobs := append([]Blob{cfg}, layers...)
 	return data, desc, dedupeBlobs(blobs), nil
+}
+
+// parts checks a against image-spec v1.1.1 and returns its config (the empty
+// descriptor when it has none), its layers (the empty descriptor when it has
+// none; a new slice) and the manifest's annotations.
+func (a Artifact) parts() (Blob, []Blob, map[string]string, error) {
+	cfg := EmptyBlob()
+	if a.Config != nil {
+		cfg = *a.Config
+		if cfg.Descriptor.MediaType == ocispec.MediaTypeImageConfig {
+			// checklist 49: artifacts must not pretend to be images
+			return Blob{}, nil, nil, fmt.Errorf("%w: config media type %s is for images; use an artifact-specific type", ErrInvalidArtifact, ocispec.MediaTypeImageConfig)
+		}
+	}
+	if a.ArtifactType == "" && cfg.Descriptor.MediaType == ocispec.MediaTypeEmptyJSON {
+		return Blob{}, nil, nil, fmt.Errorf("%w: an artifact type is required (or a config with its own media type)", ErrInvalidArtifact)
+	}
+	if a.ArtifactType != "" {
+		if err := validMediaType(a.ArtifactType); err != nil {
+			return Blob{}, nil, nil, fmt.Errorf("%w: artifact type: %w", ErrInvalidArtifact, err)
+		}
+	}
+	if err := validMediaType(cfg.Descriptor.MediaType); err != nil {
+		return Blob{}, nil, nil, fmt.Errorf("%w: config: %w", ErrInvalidArtifact, err)
+	}
+	layers := append([]Blob(nil), a.Layers...)
+	if len(layers) == 0 {
+		layers = []Blob{EmptyBlob()}
+	}
+	titles := map[string]bool{}
+	for _, l := range layers {
+		if t := l.Descriptor.Annotations[ocispec.AnnotationTitle]; t != "" {
+			if titles[t] {
+				return Blob{}, nil, nil, fmt.Errorf("%w: two files named %q", ErrInvalidArtifact, t)
+			}
+			titles[t] = true
+		}
+	}
+	ann := map[string]string{}
+	for k, v := range a.Annotations {
+		ann[k] = v
+	}
+	if a.Created != "" {
+		if _, err := time.Parse(time.RFC3339, a.Created); err != nil {
+			return Blob{}, nil, nil, fmt.Errorf("%w: created %q is not RFC 3339", ErrInvalidArtifact, a.Created)
+		}
+		ann[ocispec.AnnotationCreated] = a.Created
+	}
+	if len(ann) == 0 {
+		ann = nil
+	}
+	return cfg, layers, ann, nil
 }
 
 func dedupeBlobs(bs []Blob) []Blob {

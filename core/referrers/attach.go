@@ -94,6 +94,17 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 	if err := subject.Digest.Validate(); err != nil {
 		return AttachResult{}, fmt.Errorf("subject: %w", err)
 	}
+	var streamed map[digest.Digest]bool
+	if !opts.SkipIfExists {
+		// a large file is sent as it is hashed (its digest is needed for
+		// the manifest, not to send it), once the artifact is known good
+		if _, _, _, err := a.parts(); err != nil {
+			return AttachResult{}, err
+		}
+		if streamed, err = c.streamBlobs(ctx, t, &a); err != nil {
+			return AttachResult{}, err
+		}
+	}
 	data, desc, blobs, err := Pack(subject, a)
 	if err != nil {
 		return AttachResult{}, err
@@ -113,6 +124,9 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 		}
 	}
 	for _, b := range blobs {
+		if streamed[b.Descriptor.Digest] {
+			continue
+		}
 		if err := pushBlob(ctx, t, b); err != nil {
 			return res, err
 		}
@@ -187,6 +201,60 @@ func pushBlob(ctx context.Context, t target.Target, b Blob) error {
 	d := b.Descriptor
 	d.Data = nil
 	return t.PushBlob(ctx, d, rc)
+}
+
+// streamBlobs uploads each blob of a whose digest is not known yet (a large
+// file, see FileBlob) to t in one read of its content, hashing it as it is
+// sent, when t can take a blob of unknown digest (target.BlobStreamer), and
+// records the digests in a's blobs (a gets its own Layers and Config). It
+// returns the digests it pushed. A store that refuses such an upload gets
+// the blob whole later: Pack hashes it and pushBlob sends it.
+func (c *Client) streamBlobs(ctx context.Context, t target.Target, a *Artifact) (map[digest.Digest]bool, error) {
+	bs, ok := t.(target.BlobStreamer)
+	if !ok {
+		return nil, nil
+	}
+	pushed := map[digest.Digest]bool{}
+	one := func(b *Blob) error {
+		if b.lazy == nil || b.Descriptor.Digest != "" {
+			return nil
+		}
+		b.lazy.mu.Lock()
+		defer b.lazy.mu.Unlock()
+		if b.lazy.d == "" {
+			rc, err := b.Open()
+			if err != nil {
+				return err
+			}
+			d, err := bs.PushBlobStream(ctx, rc, b.Descriptor.Size, digest.Canonical)
+			rc.Close()
+			if errors.Is(err, target.ErrUnsupported) {
+				c.logf("%s: the registry refused a chunked upload (%v): hashing the file, then uploading it whole", t.Name(), err)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			b.lazy.d = d
+			pushed[d] = true
+		}
+		b.Descriptor.Digest = b.lazy.d
+		return nil
+	}
+	a.Layers = append([]Blob(nil), a.Layers...)
+	for i := range a.Layers {
+		if err := one(&a.Layers[i]); err != nil {
+			return nil, err
+		}
+	}
+	if a.Config != nil {
+		cfg := *a.Config
+		if err := one(&cfg); err != nil {
+			return nil, err
+		}
+		a.Config = &cfg
+	}
+	return pushed, nil
 }
 
 // confirmAPI decides, once per repository, whether the Referrers API is there.
@@ -278,7 +346,7 @@ func (c *Client) findEquivalent(ctx context.Context, t target.Target, subject oc
 	if want.ArtifactType == "" {
 		types = []string{want.Config.MediaType}
 	}
-	descs, used, _, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: types})
+	descs, used, _, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: types}, nil)
 	if err != nil {
 		return nil, "", err
 	}

@@ -347,6 +347,14 @@ func (cp *copier) walk(ctx context.Context, anchors []anchor, mode Mode) ([][]co
 		subjects = append(subjects, a.desc.Digest)
 	}
 	var levels [][]copyRef
+	var tags *tagSet
+	if (cp.opts.Depth == 0 || cp.opts.Depth > 1) && mode != ModeAPI {
+		// every referrer is asked for referrers of its own: one listing of
+		// the tags says which referrers tags exist (see tagSet)
+		lctx, cancel := context.WithCancel(ctx)
+		tags = cp.c.listTags(lctx, cp.src)
+		defer func() { cancel(); tags.wait() }()
+	}
 	count := 0
 	for l := 1; len(subjects) > 0 && cp.opts.Depth >= 0 && (cp.opts.Depth == 0 || l <= cp.opts.Depth); l++ {
 		f := filter{}
@@ -357,7 +365,7 @@ func (cp *copier) walk(ctx context.Context, anchors []anchor, mode Mode) ([][]co
 		modes := make([]Mode, len(subjects))
 		var wmu sync.Mutex
 		err := fanOut(ctx, len(subjects), cp.parallel, func(ctx context.Context, i int) error {
-			descs, used, w, err := cp.c.referrersOf(ctx, cp.src, subjects[i], mode, f)
+			descs, used, w, err := cp.c.referrersOf(ctx, cp.src, subjects[i], mode, f, tags)
 			if err != nil {
 				return fmt.Errorf("list the referrers of %s in %s: %w", subjects[i], cp.src.Name(), err)
 			}
@@ -716,7 +724,7 @@ func (cp *copier) level(ctx context.Context, level []copyRef) error {
 		if fresh {
 			return nil
 		}
-		descs, _, _, err := cp.c.referrersOf(ctx, cp.dst, subjects[i], cp.mode, filter{})
+		descs, _, _, err := cp.c.referrersOf(ctx, cp.dst, subjects[i], cp.mode, filter{}, nil)
 		if err != nil {
 			return fmt.Errorf("list the referrers of %s in %s: %w", subjects[i], cp.dst.Name(), err)
 		}
@@ -837,7 +845,7 @@ type copyRecord struct {
 func (cp *copier) confirmListed(ctx context.Context, subject digest.Digest, recs []copyRecord) error {
 	missing := recs
 	for round := 1; ; round++ {
-		descs, _, _, err := cp.c.referrersOf(ctx, cp.dst, subject, cp.mode, filter{})
+		descs, _, _, err := cp.c.referrersOf(ctx, cp.dst, subject, cp.mode, filter{}, nil)
 		if err != nil {
 			return fmt.Errorf("list the referrers of %s in %s: %w", subject, cp.dst.Name(), err)
 		}

@@ -228,7 +228,7 @@ func (c *Client) deletionPlan(ctx context.Context, t target.Target, root deletio
 	visited := map[digest.Digest]bool{root.desc.Digest: true, root.subject: true}
 	for i := 0; i < len(order); i++ {
 		n := order[i]
-		kids, _, _, err := c.referrersOf(ctx, t, n.desc.Digest, mode, filter{})
+		kids, _, _, err := c.referrersOf(ctx, t, n.desc.Digest, mode, filter{}, nil)
 		if err != nil {
 			return nil, fmt.Errorf("list the referrers of %s: %w", n.desc.Digest, err)
 		}

@@ -72,6 +72,7 @@ type ListResult struct {
 // index, entries sorted by digest.
 func (r ListResult) Index() ocispec.Index {
 	idx := emptyIndex()
+	idx.Manifests = make([]ocispec.Descriptor, 0, len(r.Referrers))
 	for _, n := range r.Referrers {
 		idx.Manifests = append(idx.Manifests, n.Descriptor)
 	}
@@ -118,7 +119,16 @@ func (c *Client) listOne(ctx context.Context, t target.Target, subject ocispec.D
 		wmu.Unlock()
 	}
 
-	top, used, w, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: opts.ArtifactTypes, annotations: opts.Annotations})
+	var tags *tagSet
+	if depth > 1 && mode != ModeAPI {
+		// one listing of the tags says which referrers tags exist
+		lctx, cancel := context.WithCancel(ctx)
+		tags = c.listTags(lctx, t)
+		// a listing that ends early (an error, no referrers) does not wait
+		// for the pages it no longer needs
+		defer func() { cancel(); tags.wait() }()
+	}
+	top, used, w, err := c.referrersOf(ctx, t, subject.Digest, mode, filter{types: opts.ArtifactTypes, annotations: opts.Annotations}, tags)
 	if err != nil {
 		return ListResult{}, err
 	}
@@ -140,7 +150,7 @@ func (c *Client) listOne(ctx context.Context, t target.Target, subject ocispec.D
 		var mu sync.Mutex
 		err := fanOut(ctx, len(level), c.parallel, func(ctx context.Context, i int) error {
 			n := level[i]
-			kids, used, w, err := c.referrersOf(ctx, t, n.Descriptor.Digest, mode, filter{})
+			kids, used, w, err := c.referrersOf(ctx, t, n.Descriptor.Digest, mode, filter{}, tags)
 			if err != nil {
 				return fmt.Errorf("referrers of %s: %w", n.Descriptor.Digest, err)
 			}
@@ -213,8 +223,9 @@ func (f filter) keep(d ocispec.Descriptor) bool {
 }
 
 // referrersOf lists one level: the API (or the target's own mechanism) unless the
-// mode or the cached capability says tag schema.
-func (c *Client) referrersOf(ctx context.Context, t target.Target, subject digest.Digest, mode Mode, f filter) ([]ocispec.Descriptor, Mode, []string, error) {
+// mode or the cached capability says tag schema. tags, when not nil, says
+// which referrers tags exist: a tag it does not list is not read.
+func (c *Client) referrersOf(ctx context.Context, t target.Target, subject digest.Digest, mode Mode, f filter, tags *tagSet) ([]ocispec.Descriptor, Mode, []string, error) {
 	var warnings []string
 	var descs []ocispec.Descriptor
 	applied := false
@@ -231,7 +242,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			fb, err := readFallback(tctx, t, subject)
+			fb, err := tags.readFallback(tctx, t, subject)
 			tagRead <- fallbackRead{fb, err}
 		}()
 		// on every return, the read is over: no request (or --debug line) of
@@ -272,7 +283,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			r := <-tagRead
 			fb, err = r.fb, r.err
 		} else {
-			fb, err = readFallback(ctx, t, subject)
+			fb, err = tags.readFallback(ctx, t, subject)
 		}
 		if errors.Is(err, ErrFallbackInvalid) {
 			// DS v1.1.1 L665: not a valid index means no referrers; say why.
@@ -439,4 +450,60 @@ func (c *Client) mergeTagSchema(ctx context.Context, t target.Target, subject di
 		warnings = append(warnings, fmt.Sprintf("the referrers tag %s lists %d referrer(s) that the registry's Referrers API does not (mixed state); they are included", r.fb.tag, len(extra)))
 	}
 	return extra, warnings
+}
+
+// tagSet is one listing of a repository's tags, taken before a nested
+// listing: a referrers tag that is not in it is not read. Asking each
+// referrer's tag costs one request per referrer (answered 404 but for a
+// few); the listing costs one request per page of tags (distribution-spec
+// v1.1.1, "Listing Tags"). A listing that fails leaves the set unknown, and
+// every tag is read as before.
+type tagSet struct {
+	done chan struct{}
+	tags map[string]bool // nil: unknown
+}
+
+// listTags starts listing the tags of t, when t can; nil when it cannot.
+func (c *Client) listTags(ctx context.Context, t target.Target) *tagSet {
+	tl, ok := t.(target.TagLister)
+	if !ok {
+		return nil
+	}
+	s := &tagSet{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tags, err := tl.Tags(ctx)
+		if err != nil {
+			c.logf("%s: listing the tags failed (%v): reading each referrers tag", t.Name(), err)
+			return
+		}
+		s.tags = make(map[string]bool, len(tags))
+		for _, tg := range tags {
+			s.tags[tg] = true
+		}
+	}()
+	return s
+}
+
+// wait returns once the listing is over.
+func (s *tagSet) wait() {
+	if s != nil {
+		<-s.done
+	}
+}
+
+// readFallback reads subject's referrers tag unless the set knows it does
+// not exist (then it is an empty index, as for a 404).
+func (s *tagSet) readFallback(ctx context.Context, t target.Target, subject digest.Digest) (fallback, error) {
+	if s != nil {
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return fallback{}, ctx.Err()
+		}
+		if s.tags != nil && !s.tags[FallbackTag(subject)] {
+			return fallback{tag: FallbackTag(subject), index: emptyIndex()}, nil
+		}
+	}
+	return readFallback(ctx, t, subject)
 }

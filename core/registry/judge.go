@@ -22,8 +22,10 @@ const (
 	opBlobHead
 	opBlobGet
 	opUploadStart
+	opUploadChunk
 	opUploadFinish
 	opReferrers
+	opTags
 	opToken
 )
 
@@ -117,6 +119,16 @@ func judge(o op, a answer) (ok bool, kind error) {
 			return true, nil
 		}
 		return false, nil
+	case opUploadChunk:
+		switch s {
+		case http.StatusAccepted, http.StatusNoContent:
+			return true, nil
+		case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnsupportedMediaType,
+			http.StatusRequestedRangeNotSatisfiable, http.StatusNotImplemented:
+			// chunks refused: nothing stored; upload the blob whole
+			return false, target.ErrUnsupported
+		}
+		return false, nil
 	case opUploadFinish:
 		if s == http.StatusCreated || s == http.StatusNoContent || s == http.StatusOK {
 			return true, nil
@@ -125,7 +137,7 @@ func judge(o op, a answer) (ok bool, kind error) {
 			return false, target.ErrDigestMismatch
 		}
 		return false, nil
-	default: // GET and HEAD of manifests and blobs, ping, token
+	default: // GET and HEAD of manifests and blobs, tags list, ping, token
 		switch {
 		case s == http.StatusOK:
 			return true, nil

@@ -32,7 +32,11 @@ type Repository struct {
 	name     string
 }
 
-var _ target.Target = (*Repository)(nil)
+var (
+	_ target.Target       = (*Repository)(nil)
+	_ target.TagLister    = (*Repository)(nil)
+	_ target.BlobStreamer = (*Repository)(nil)
+)
 
 // Name is "REGISTRY/REPOSITORY".
 func (r *Repository) Name() string { return r.registry + "/" + r.name }
@@ -354,19 +358,9 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		return nil
 	}
 	what := fmt.Sprintf("push blob %s to %s", desc.Digest, r.Name())
-	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
-	rq.replayable = true // a session left behind by a lost answer is harmless
-	resp, err := r.client.do(ctx, rq)
+	loc, err := r.startUpload(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
-	}
-	if err := check(opUploadStart, resp, false); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	drain(resp)
-	loc, err := resp.Request.URL.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.Header.Get("Location") == "" {
-		return fmt.Errorf("%s: registry sent no usable upload Location", what)
 	}
 	q := loc.Query()
 	q.Set("digest", desc.Digest.String())
@@ -406,7 +400,7 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		// an upload location elsewhere gets no credentials of this registry
 		put.noAuth = true
 	}
-	resp, err = r.client.do(ctx, put)
+	resp, err := r.client.do(ctx, put)
 	if err == nil {
 		err = check(opUploadFinish, resp, false)
 	}
@@ -422,6 +416,99 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 	}
 	drain(resp)
 	return nil
+}
+
+// startUpload opens an upload session (distribution-spec v1.1.1, "Pushing
+// Blobs": POST) and returns its location.
+func (r *Repository) startUpload(ctx context.Context) (*url.URL, error) {
+	rq := r.req(http.MethodPost, r.url("blobs/uploads/"), "pull", "push")
+	rq.replayable = true // a session left behind by a lost answer is harmless
+	resp, err := r.client.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(opUploadStart, resp, false); err != nil {
+		return nil, err
+	}
+	drain(resp)
+	return uploadLocation(resp, nil)
+}
+
+// uploadLocation is the Location an upload answer names, resolved against
+// the request's URL; prev when it names none (and prev is not nil).
+func uploadLocation(resp *http.Response, prev *url.URL) (*url.URL, error) {
+	h := resp.Header.Get("Location")
+	if h == "" && prev != nil {
+		return prev, nil
+	}
+	loc, err := resp.Request.URL.Parse(h)
+	if err != nil || h == "" {
+		return nil, errors.New("registry sent no usable upload Location")
+	}
+	return loc, nil
+}
+
+// PushBlobStream implements target.BlobStreamer: it stores the size bytes of
+// body, hashing them (with alg) as they are sent, in one pass: POST, one
+// PATCH carrying the whole content as a single chunk (Content-Range 0-(size-1)),
+// and the closing PUT with the digest (distribution-spec v1.1.1, "Pushing a
+// blob in chunks"). The monolithic upload (PushBlob) needs the digest before
+// the first byte is sent, so a file is read twice, once to hash it and once
+// to send it. A PATCH the registry refuses (judged target.ErrUnsupported:
+// 400, 405, 415, 416, 501) has stored nothing: the caller hashes the content
+// and uses PushBlob. The PATCH is never resent (body is read once); an
+// upload that fails is an error.
+func (r *Repository) PushBlobStream(ctx context.Context, body io.Reader, size int64, alg digest.Algorithm) (digest.Digest, error) {
+	what := fmt.Sprintf("push a blob of %d bytes to %s", size, r.Name())
+	if !alg.Available() {
+		return "", fmt.Errorf("%s: digest algorithm %q unavailable", what, alg)
+	}
+	loc, err := r.startUpload(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	d := alg.Digester()
+	if size > 0 {
+		sent := false
+		patch := r.req(http.MethodPatch, loc.String(), "pull", "push")
+		patch.header.Set("Content-Type", "application/octet-stream")
+		patch.header.Set("Content-Range", fmt.Sprintf("0-%d", size-1))
+		patch.length = size
+		patch.body = func() (io.ReadCloser, error) {
+			if sent {
+				return nil, errors.New("cannot resend a streamed body")
+			}
+			sent = true
+			return io.NopCloser(io.TeeReader(io.LimitReader(body, size), d.Hash())), nil
+		}
+		patch.noAuth = loc.Host != r.host
+		resp, err := r.client.do(ctx, patch)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if err := check(opUploadChunk, resp, false); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		drain(resp)
+		if loc, err = uploadLocation(resp, loc); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	dg := d.Digest()
+	q := loc.Query()
+	q.Set("digest", dg.String())
+	loc.RawQuery = q.Encode()
+	put := r.req(http.MethodPut, loc.String(), "pull", "push")
+	put.noAuth = loc.Host != r.host
+	resp, err := r.client.do(ctx, put)
+	if err == nil {
+		err = check(opUploadFinish, resp, false)
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	drain(resp)
+	return dg, nil
 }
 
 // tryBody is the body of one try of a request whose seekable reader is shared
@@ -677,7 +764,7 @@ func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
 	if resp.ContentLength > target.MaxManifestBytes {
 		return ocispec.Index{}, false, fmt.Errorf("%d bytes, more than %d: %w", resp.ContentLength, target.MaxManifestBytes, target.ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1))
+	b, err := readAllSized(resp, target.MaxManifestBytes+1)
 	if err != nil {
 		return ocispec.Index{}, false, err
 	}
@@ -704,4 +791,85 @@ func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
 		}
 	}
 	return idx, applied, nil
+}
+
+// Tags implements target.TagLister: GET /v2/NAME/tags/list (distribution-spec
+// v1.1.1, "Listing Tags"), following Link rel="next" pages as Referrers does
+// (relative URLs resolved, other hosts refused, loops detected, pages, bytes
+// and entries capped). No n is sent: the registry picks its page size.
+func (r *Repository) Tags(ctx context.Context) ([]string, error) {
+	what := fmt.Sprintf("list tags of %s", r.Name())
+	u, err := url.Parse(r.url("tags/list"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var tags []string
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page >= r.client.maxPages {
+			return nil, fmt.Errorf("%s: more than %d pages: %w", what, r.client.maxPages, target.ErrTooLarge)
+		}
+		if seen[u.String()] {
+			return nil, fmt.Errorf("%s: the registry's Link pages loop back to %s", what, redactURL(u.String()))
+		}
+		seen[u.String()] = true
+		resp, err := r.client.do(ctx, r.req(http.MethodGet, u.String()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := check(opTags, resp, false); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, target.MaxManifestBytes+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if len(b) > target.MaxManifestBytes {
+			return nil, fmt.Errorf("%s: page %d: more than %d bytes: %w", what, page+1, target.MaxManifestBytes, target.ErrTooLarge)
+		}
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			return nil, fmt.Errorf("%s: page %d: %w", what, page+1, err)
+		}
+		tags = append(tags, body.Tags...)
+		if len(tags) > r.client.maxEntries {
+			return nil, fmt.Errorf("%s: more than %d tags: %w", what, r.client.maxEntries, target.ErrTooLarge)
+		}
+		next := NextLink(resp.Header.Get("Link"))
+		if next == "" {
+			return tags, nil
+		}
+		if u, err = resolveNext(u, next); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+}
+
+// readAllSized reads at most limit bytes of resp's body into a buffer sized
+// by its Content-Length when the registry sent one (a referrers page of
+// 2,000 entries is about 500 kB: growing a buffer to it copies it a dozen
+// times).
+func readAllSized(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < limit {
+		b := make([]byte, 0, n+1)
+		for {
+			k, err := resp.Body.Read(b[len(b):cap(b)])
+			b = b[:len(b)+k]
+			if err == io.EOF {
+				return b, nil
+			}
+			if err != nil {
+				return b, err
+			}
+			if len(b) == cap(b) {
+				// longer than it said: read on, capped
+				rest, err := io.ReadAll(io.LimitReader(resp.Body, limit-int64(len(b))))
+				return append(b, rest...), err
+			}
+		}
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }

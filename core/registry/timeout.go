@@ -231,15 +231,19 @@ type uploadBody struct {
 	headers time.Duration
 	length  int64 // -1 when unknown
 	n       int64
+	// the messages, made once: Read runs once per buffer of the body
+	stalled, noHeaders string
 }
 
-func (b *uploadBody) stalledMsg() string {
-	return "request body: the registry read none of it for " + seconds(b.idle)
+func newUploadBody(rc io.ReadCloser, w *watchdog, idle, headers time.Duration, length int64) *uploadBody {
+	return &uploadBody{rc: rc, w: w, idle: idle, headers: headers, length: length,
+		stalled:   "request body: the registry read none of it for " + seconds(idle),
+		noHeaders: "no response headers within " + seconds(headers)}
 }
 
-func (b *uploadBody) headersMsg() string {
-	return "no response headers within " + seconds(b.headers)
-}
+func (b *uploadBody) stalledMsg() string { return b.stalled }
+
+func (b *uploadBody) headersMsg() string { return b.noHeaders }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
 	b.w.set(phaseUpload, 0, "") // our source's time is not the registry's
@@ -308,7 +312,7 @@ func (c *Client) exchange(ctx context.Context, hr *http.Request) (*http.Response
 		if length <= 0 {
 			length = -1
 		}
-		ub := &uploadBody{rc: hr.Body, w: w, idle: t.Idle, headers: t.ResponseHeaders, length: length}
+		ub := newUploadBody(hr.Body, w, t.Idle, t.ResponseHeaders, length)
 		hr.Body = ub
 		w.set(phaseUpload, t.Idle, ub.stalledMsg())
 	} else {

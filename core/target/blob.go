@@ -27,6 +27,17 @@ type BlobMounter interface {
 	MountBlobFrom(ctx context.Context, from Target, desc ocispec.Descriptor) (bool, error)
 }
 
+// BlobStreamer is a Target that can store a blob whose digest is known only
+// once its content has been read, so that a large file is read once, hashed
+// as it is sent, instead of once to hash it and again to send it.
+type BlobStreamer interface {
+	// PushBlobStream stores the size bytes r yields and returns their digest
+	// (of algorithm alg). ErrUnsupported means the store refused this way of
+	// uploading before it stored anything: the caller hashes the content and
+	// uses PushBlob.
+	PushBlobStream(ctx context.Context, r io.Reader, size int64, alg digest.Algorithm) (digest.Digest, error)
+}
+
 // VerifyBlob wraps rc so that its reads fail with ErrDigestMismatch once the
 // content turns out not to match desc: longer than desc.Size (as soon as it
 // is), or of another size or digest (at the end).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -32,7 +33,7 @@ func DecodeIndex(b []byte) (ocispec.Index, error) {
 		return ocispec.Index{}, fmt.Errorf("not an image index: mediaType %q: %w", clip(idx.MediaType, 80), ErrInvalidManifest)
 	}
 	for i, d := range idx.Manifests {
-		if err := d.Digest.Validate(); err != nil {
+		if err := validDigest(d.Digest); err != nil {
 			return ocispec.Index{}, fmt.Errorf("entry %d: %w: %w", i, err, ErrInvalidManifest)
 		}
 		if d.MediaType == "" || d.Size < 0 {
@@ -43,6 +44,25 @@ func DecodeIndex(b []byte) (ocispec.Index, error) {
 		idx.Manifests = []ocispec.Descriptor{}
 	}
 	return idx, nil
+}
+
+// validDigest is d.Validate with a fast path for the common case, a sha256
+// digest of 64 lowercase hex digits (go-digest checks the encoded part with a
+// regular expression: a few milliseconds for a list of 2,000 referrers).
+func validDigest(d digest.Digest) error {
+	if len(d) == 71 && d[:7] == "sha256:" {
+		ok := true
+		for i := 7; i < 71; i++ {
+			if c := d[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+	}
+	return d.Validate()
 }
 
 func clip(s string, n int) string {

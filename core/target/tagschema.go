@@ -1,6 +1,10 @@
 package target
 
-import "github.com/opencontainers/go-digest"
+import (
+	"context"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // FallbackTag is the referrers tag schema tag of a subject digest: the
 // algorithm truncated to 32 characters, "-", the encoded part truncated to 64,
@@ -23,4 +27,13 @@ func FallbackTag(d digest.Digest) string {
 		}
 	}
 	return string(b)
+}
+
+// TagLister is a Target that can list its tags in one paged request
+// (distribution-spec v1.1.1, "Listing Tags"). The verbs use it to learn which
+// referrers tags exist before a nested listing, so that they read only those
+// instead of asking once per referrer.
+type TagLister interface {
+	// Tags returns every tag of the repository, following the store's pages.
+	Tags(ctx context.Context) ([]string, error)
 }

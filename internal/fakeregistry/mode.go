@@ -19,6 +19,8 @@ type Mode struct {
 	TagResolvesToSubject bool
 	// PageSize > 0 paginates referrers responses with at most PageSize entries per page and a Link header.
 	PageSize int
+	// TagsPageSize > 0 pages tags/list answers without ?n= at this size, with a relative Link header.
+	TagsPageSize int
 	// LinkStyle selects the shape of the referrers pagination Link header (zero = relative URL).
 	LinkStyle LinkStyle
 	// ETag selects ETag emission and If-Match / If-None-Match handling for manifests (zero = honoured).
@@ -39,6 +41,8 @@ type Mode struct {
 	ManifestLimit int64
 	// LenientManifests accepts pushed manifests whose config/layers/child manifests are not in the repository.
 	LenientManifests bool
+	// NoChunkedUploads answers every upload PATCH with 405 UNSUPPORTED (a registry that takes only monolithic uploads).
+	NoChunkedUploads bool
 	// UploadStateParam adds an opaque ?_state= to upload Locations that must be echoed on the next PATCH/PUT.
 	UploadStateParam bool
 	// WrongDigestOnPush makes manifest PUT return a Docker-Content-Digest that is not the body's digest.

@@ -130,7 +130,7 @@ func (r *Registry) serve(rw http.ResponseWriter, req *http.Request) {
 	case routeUpload:
 		r.serveUpload(w, req, mode, rt)
 	case routeTags:
-		r.serveTags(w, req, rt)
+		r.serveTags(w, req, mode, rt)
 	case routeReferrers:
 		r.serveReferrers(w, req, mode, rt)
 	}
@@ -693,6 +693,11 @@ func (r *Registry) serveUpload(w http.ResponseWriter, req *http.Request, mode Mo
 		r.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPatch:
+		if mode.NoChunkedUploads {
+			r.mu.Unlock()
+			writeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "chunked uploads are not supported")
+			return
+		}
 		if cr := req.Header.Get("Content-Range"); cr != "" {
 			start, _, _ := strings.Cut(strings.TrimPrefix(cr, "bytes="), "-")
 			if s, err := strconv.Atoi(strings.TrimSpace(start)); err != nil || s != len(u.data) {
@@ -739,7 +744,7 @@ func (r *Registry) serveUpload(w http.ResponseWriter, req *http.Request, mode Mo
 
 // ---- tags ----
 
-func (r *Registry) serveTags(w http.ResponseWriter, req *http.Request, rt route) {
+func (r *Registry) serveTags(w http.ResponseWriter, req *http.Request, mode Mode, rt route) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		methodNotAllowed(w)
 		return
@@ -763,7 +768,11 @@ func (r *Registry) serveTags(w http.ResponseWriter, req *http.Request, rt route)
 		}
 		tags = tags[i:]
 	}
-	if ns := q.Get("n"); ns != "" {
+	ns := q.Get("n")
+	if ns == "" && mode.TagsPageSize > 0 {
+		ns = strconv.Itoa(mode.TagsPageSize)
+	}
+	if ns != "" {
 		n, err := strconv.Atoi(ns)
 		if err != nil || n < 0 {
 			writeError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", "invalid n")
