@@ -636,8 +636,8 @@ func (l *Layout) Referrers(ctx context.Context, subject digest.Digest, artifactT
 	return target.ReferrersResult{Manifests: append([]ocispec.Descriptor(nil), s.Referrers[subject]...), Source: source}, nil
 }
 
-// IndexFor builds the referrers index of subject by a fresh scan (the seed's
-// index_for), ignoring any cached snapshot.
+// IndexFor builds the referrers index of subject by a fresh scan (as
+// `referrers index-for` does), ignoring any cached snapshot.
 func (l *Layout) IndexFor(ctx context.Context, subject digest.Digest) (ocispec.Index, error) {
 	idx, _, err := l.index()
 	if err != nil {

@@ -311,7 +311,7 @@ func TestDeleteManifest(t *testing.T) {
 	treetest.WantListed(t, treetest.List(t, ro, f.Subject, referrers.ModeAuto), b.Descriptor.Digest)
 }
 
-// TestIndexFor proves the seed's index_for on a layout through the verbs'
+// TestIndexFor proves `referrers index-for` on a layout through the verbs'
 // referrers.IndexFor: the subject's referrers index (schemaVersion 2, the
 // index media type), and a refusal of an invalid subject digest.
 func TestIndexFor(t *testing.T) {

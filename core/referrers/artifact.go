@@ -214,7 +214,7 @@ func (a Artifact) parts() (Blob, []Blob, map[string]string, error) {
 	if a.Config != nil {
 		cfg = *a.Config
 		if cfg.Descriptor.MediaType == ocispec.MediaTypeImageConfig {
-			// checklist 49: artifacts must not pretend to be images
+			// image-spec v1.1.1, Guidelines for Artifact Usage: artifacts must not pretend to be images
 			return Blob{}, nil, nil, fmt.Errorf("%w: config media type %s is for images; use an artifact-specific type", ErrInvalidArtifact, ocispec.MediaTypeImageConfig)
 		}
 	}
@@ -275,7 +275,7 @@ func dedupeBlobs(bs []Blob) []Blob {
 func ValidMediaType(mt string) error { return validMediaType(mt) }
 
 // validMediaType checks RFC 6838 §4.2 naming: type "/" subtype, restricted
-// names of at most 127 characters (checklist 52).
+// names of at most 127 characters (image-spec v1.1.1, Guidelines for Artifact Usage).
 func validMediaType(mt string) error {
 	typ, sub, ok := strings.Cut(mt, "/")
 	if !ok || !restrictedName(typ) || !restrictedName(sub) {
@@ -314,7 +314,7 @@ type AnnotationFile struct {
 const maxAnnotationFile = 1 << 20
 
 // ParseAnnotationFile decodes the oras format. Keys and values must be strings
-// (checklist 53).
+// (image-spec v1.1.1, Pre-Defined Annotation Keys).
 func ParseAnnotationFile(b []byte) (AnnotationFile, error) {
 	if len(b) > maxAnnotationFile {
 		return AnnotationFile{}, fmt.Errorf("annotation file larger than %d bytes", maxAnnotationFile)

@@ -28,7 +28,7 @@ var goldenSubject = ocispec.Descriptor{
 }
 
 // emptyDigest is the digest of "{}" (image-spec v1.1.1 manifest.md, "Guidance
-// for an Empty Descriptor"; checklist 51).
+// for an Empty Descriptor"; image-spec v1.1.1, Guidelines for Artifact Usage).
 const emptyDigest = digest.Digest("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
 
 func TestPackNoFiles(t *testing.T) {
@@ -41,7 +41,7 @@ func TestPackNoFiles(t *testing.T) {
 	if err := jsonUnmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
-	// checklist 50, 51: one layer, the empty descriptor; the config is empty too
+	// image-spec v1.1.1, Guidelines for Artifact Usage: one layer, the empty descriptor; the config is empty too
 	if len(m.Layers) != 1 {
 		t.Fatalf("%d layers, want 1", len(m.Layers))
 	}
@@ -67,7 +67,7 @@ func TestPackNoFiles(t *testing.T) {
 		t.Errorf("manifest header %+v", m)
 	}
 	if m.Annotations != nil {
-		t.Errorf("annotations %v, want none (no created unless asked; checklist 54)", m.Annotations)
+		t.Errorf("annotations %v, want none (no created unless asked; image-spec v1.1.1, Pre-Defined Annotation Keys)", m.Annotations)
 	}
 }
 
@@ -83,7 +83,7 @@ func TestPackSubjectExact(t *testing.T) {
 	if err := jsonUnmarshal(data, &raw); err != nil {
 		t.Fatal(err)
 	}
-	// checklist 57: exactly mediaType, digest and size of the resolved subject
+	// image-spec v1.1.1, Guidelines for Artifact Usage: exactly mediaType, digest and size of the resolved subject
 	want := map[string]any{"mediaType": goldenSubject.MediaType, "digest": goldenSubject.Digest.String(), "size": float64(goldenSubject.Size)}
 	if g, w := string(mustJSON(t, raw.Subject)), string(mustJSON(t, want)); g != w {
 		t.Errorf("subject = %s, want %s", g, w)
@@ -103,19 +103,19 @@ func TestPackErrors(t *testing.T) {
 		a    Artifact
 		ok   bool
 	}{
-		{"empty config without artifactType (checklist 48)", Artifact{}, false},
+		{"empty config without artifactType (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{}, false},
 		{"custom config without artifactType", Artifact{Config: cfg("application/vnd.example.config.v1+json")}, true},
-		{"image config refused (checklist 49)", Artifact{ArtifactType: typeSig, Config: cfg(ocispec.MediaTypeImageConfig)}, false},
-		{"artifactType without slash (checklist 52)", Artifact{ArtifactType: "signature"}, false},
-		{"artifactType with a space (checklist 52)", Artifact{ArtifactType: "application/x y"}, false},
-		{"artifactType with empty subtype (checklist 52)", Artifact{ArtifactType: "application/"}, false},
-		{"artifactType starting with a symbol (checklist 52)", Artifact{ArtifactType: "application/+json"}, false},
-		{"config media type bad (checklist 52)", Artifact{ArtifactType: typeSig, Config: cfg("nope")}, false},
+		{"image config refused (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: typeSig, Config: cfg(ocispec.MediaTypeImageConfig)}, false},
+		{"artifactType without slash (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: "signature"}, false},
+		{"artifactType with a space (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: "application/x y"}, false},
+		{"artifactType with empty subtype (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: "application/"}, false},
+		{"artifactType starting with a symbol (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: "application/+json"}, false},
+		{"config media type bad (image-spec v1.1.1, Guidelines for Artifact Usage)", Artifact{ArtifactType: typeSig, Config: cfg("nope")}, false},
 		{"duplicate titles", Artifact{ArtifactType: typeSig, Layers: []Blob{titled("a.txt", "1"), titled("a.txt", "2")}}, false},
 		{"distinct titles", Artifact{ArtifactType: typeSig, Layers: []Blob{titled("a.txt", "1"), titled("b.txt", "2")}}, true},
-		{"created not RFC 3339 (checklist 54)", Artifact{ArtifactType: typeSig, Created: "yesterday"}, false},
+		{"created not RFC 3339 (image-spec v1.1.1, Pre-Defined Annotation Keys)", Artifact{ArtifactType: typeSig, Created: "yesterday"}, false},
 		{"created RFC 3339", Artifact{ArtifactType: typeSig, Created: "2024-05-01T10:00:00Z"}, true},
-		{"manifest over 4 MiB (checklist 58)", Artifact{ArtifactType: typeSig, Annotations: map[string]string{"big": strings.Repeat("x", 4<<20)}}, false},
+		{"manifest over 4 MiB (distribution-spec v1.1.1, Pushing Manifests)", Artifact{ArtifactType: typeSig, Annotations: map[string]string{"big": strings.Repeat("x", 4<<20)}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -165,7 +165,7 @@ func TestPackCreated(t *testing.T) {
 }
 
 // TestPackDeterministic: the same inputs give the same bytes, so a re-run
-// attach adds no duplicate referrer (checklist 54).
+// attach adds no duplicate referrer (image-spec v1.1.1, Pre-Defined Annotation Keys).
 func TestPackDeterministic(t *testing.T) {
 	t.Parallel()
 	mk := func() Artifact {
@@ -251,7 +251,7 @@ func TestFileBlob(t *testing.T) {
 		t.Error("FileBlob of a directory: no error")
 	}
 	if _, err := FileBlob(path, "not a media type"); err == nil {
-		t.Error("FileBlob with a bad media type: no error (checklist 52)")
+		t.Error("FileBlob with a bad media type: no error (image-spec v1.1.1, Guidelines for Artifact Usage)")
 	}
 	if _, err := FileBlob(filepath.Join(dir, "missing"), ""); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("FileBlob of a missing file: %v", err)
@@ -269,7 +269,7 @@ func TestParseAnnotationFile(t *testing.T) {
 	}
 	for _, bad := range []string{`{"$manifest":{"a":1}}`, `[]`, `{"x":"y"}`, `not json`} {
 		if _, err := ParseAnnotationFile([]byte(bad)); err == nil {
-			t.Errorf("ParseAnnotationFile(%s): no error (checklist 53)", bad)
+			t.Errorf("ParseAnnotationFile(%s): no error (image-spec v1.1.1, Pre-Defined Annotation Keys)", bad)
 		}
 	}
 	if _, err := ParseAnnotationFile(bytes.Repeat([]byte(" "), maxAnnotationFile+1)); err == nil {

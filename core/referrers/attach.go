@@ -18,7 +18,7 @@ type AttachOptions struct {
 	// Mode: auto (default), api or tag.
 	Mode Mode
 	// GCFallbackIndex deletes the superseded tag schema index after an update
-	// (off by default: it needs delete permission; checklist 43).
+	// (off by default: it needs delete permission; distribution-spec v1.1.1, Referrers Tag Schema).
 	GCFallbackIndex bool
 	// SkipIfExists makes Attach push nothing when the subject already has a
 	// referrer with the same artifactType, config and layers (by digest), even if
@@ -77,8 +77,8 @@ type AttachResult struct {
 // Attach packs a for subject, pushes its blobs and manifest to t, and makes sure
 // the referrer can be listed: by the target's Referrers API when it recorded the
 // subject (confirmed once per repository, since registries have sent OCI-Subject
-// without serving the API: checklist 32, 33), else by updating the referrers tag
-// schema index (checklist 32-44). With AllPlatforms, it does so for each
+// without serving the API: distribution-spec v1.1.1, Pushing Manifests with Subject), else by updating the referrers tag
+// schema index (distribution-spec v1.1.1, Pushing Manifests with Subject and Referrers Tag Schema). With AllPlatforms, it does so for each
 // platform child of the index subject.
 func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.Descriptor, a Artifact, opts AttachOptions) (AttachResult, error) {
 	mode, err := ParseMode(string(opts.Mode))
@@ -282,7 +282,7 @@ func (c *Client) confirmAPI(ctx context.Context, t target.Target, subject digest
 }
 
 // ResolveSubject resolves reference (a tag or digest) in t to the subject's
-// exact descriptor (checklist 57). With platform ("os/arch[/variant]"), an index
+// exact descriptor (image-spec v1.1.1, Guidelines for Artifact Usage). With platform ("os/arch[/variant]"), an index
 // is replaced by its child for that platform.
 func ResolveSubject(ctx context.Context, t target.Target, reference, platform string) (ocispec.Descriptor, error) {
 	desc, err := t.Resolve(ctx, reference)

@@ -17,7 +17,7 @@ import (
 
 // TestAttachAPI: a registry with the Referrers API records the subject; the
 // first attach of a Client confirms the API with one referrers GET, later ones
-// trust the cache, and no tag schema tag is written (checklist 27, 32, 33).
+// trust the cache, and no tag schema tag is written (distribution-spec v1.1.1, Unavailable Referrers API and Pushing Manifests with Subject).
 func TestAttachAPI(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{})
@@ -33,7 +33,7 @@ func TestAttachAPI(t *testing.T) {
 		t.Errorf("result mode %q tag %q warnings %v, want api, none, none", res.Mode, res.FallbackTag, res.Warnings)
 	}
 	if got := len(requestsMatching(w.fake, http.MethodGet, "/referrers/")); got != 1 {
-		t.Errorf("%d referrers GETs after the first attach, want exactly 1 (checklist 33)", got)
+		t.Errorf("%d referrers GETs after the first attach, want exactly 1 (distribution-spec v1.1.1, Pushing Manifests with Subject)", got)
 	}
 	if _, _, ok := w.fake.Manifest(testRepo, res.Descriptor.Digest.String()); !ok {
 		t.Error("the artifact manifest was not pushed")
@@ -43,7 +43,7 @@ func TestAttachAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := len(requestsMatching(w.fake, http.MethodGet, "/referrers/")); got != 1 {
-		t.Errorf("%d referrers GETs after the second attach with the same Client, want still 1 (checklist 27)", got)
+		t.Errorf("%d referrers GETs after the second attach with the same Client, want still 1 (distribution-spec v1.1.1, Unavailable Referrers API)", got)
 	}
 	if got, want := w.fake.Tags(testRepo), []string{"v1"}; !slices.Equal(got, want) {
 		t.Errorf("tags %v, want %v: API mode writes no tag schema tag", got, want)
@@ -59,7 +59,7 @@ func TestAttachAPI(t *testing.T) {
 }
 
 // unsupported are the Referrers API answers that mean "no API, use the tag
-// schema" (checklist 22, 25).
+// schema" (distribution-spec v1.1.1, Unavailable Referrers API).
 var unsupported = []fakeregistry.ReferrersBehavior{
 	fakeregistry.ReferrersNotFoundText,
 	fakeregistry.ReferrersNotFoundJSON,
@@ -73,9 +73,9 @@ var unsupported = []fakeregistry.ReferrersBehavior{
 }
 
 // TestAttachWithoutAPI: without the API the tag schema index is created from
-// an empty index (checklist 35) with an entry that carries the artifactType and
-// every annotation (checklist 38, 39). With an OCI-Subject header that lies
-// (ECR rollout), the one confirming GET finds the API missing (checklist 33).
+// an empty index (distribution-spec v1.1.1, Referrers Tag Schema) with an entry that carries the artifactType and
+// every annotation (distribution-spec v1.1.1, Referrers Tag Schema). With an OCI-Subject header that lies
+// (ECR rollout), the one confirming GET finds the API missing (distribution-spec v1.1.1, Pushing Manifests with Subject).
 func TestAttachWithoutAPI(t *testing.T) {
 	t.Parallel()
 	ann := map[string]string{"org.example.a": "1", "org.example.empty": "", "org.opencontainers.image.description": "d"}
@@ -116,7 +116,7 @@ func TestAttachWithoutAPI(t *testing.T) {
 				if g, w := string(mustJSON(t, e)), string(mustJSON(t, want)); g != w {
 					t.Errorf("entry\n%s\nwant\n%s", g, w)
 				}
-				// checklist 42: the index has no subject, and nothing was tagged for it
+				// distribution-spec v1.1.1, Referrers Tag Schema: the index has no subject, and nothing was tagged for it
 				if idx.Subject != nil {
 					t.Errorf("the tag schema index has a subject: %+v", idx.Subject)
 				}
@@ -126,7 +126,7 @@ func TestAttachWithoutAPI(t *testing.T) {
 }
 
 // TestAttachFallbackIndexNotAReferrer: pushing the tag schema index does not
-// trigger referrer handling for the index itself (checklist 42).
+// trigger referrer handling for the index itself (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestAttachFallbackIndexNotAReferrer(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
@@ -150,10 +150,10 @@ func TestAttachFallbackIndexNotAReferrer(t *testing.T) {
 }
 
 // TestAttachFallbackInvalid: what the tag holds is validated before any write
-// (checklist 26, 36, 44).
+// (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestAttachFallbackInvalid(t *testing.T) {
 	t.Parallel()
-	t.Run("non-index under the tag (checklist 36)", func(t *testing.T) {
+	t.Run("non-index under the tag (distribution-spec v1.1.1, Referrers Tag Schema)", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
 		// an image manifest squats on the tag
@@ -170,7 +170,7 @@ func TestAttachFallbackInvalid(t *testing.T) {
 			t.Errorf("%d DELETEs", n)
 		}
 	})
-	t.Run("tag resolves to a multi-arch subject, itself an index (checklist 26, 44)", func(t *testing.T) {
+	t.Run("tag resolves to a multi-arch subject, itself an index (distribution-spec v1.1.1, Referrers Tag Schema)", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, TagResolvesToSubject: true})
 		subject := putIndex(t, w.fake, "multi")
@@ -190,7 +190,7 @@ func TestAttachFallbackInvalid(t *testing.T) {
 			t.Errorf("%d DELETEs", n)
 		}
 	})
-	t.Run("tag resolves to the subject (checklist 26, 44)", func(t *testing.T) {
+	t.Run("tag resolves to the subject (distribution-spec v1.1.1, Referrers Tag Schema)", func(t *testing.T) {
 		t.Parallel()
 		w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, TagResolvesToSubject: true})
 		_, before, _ := w.fake.Manifest(testRepo, "v1")
@@ -217,7 +217,7 @@ func TestAttachFallbackInvalid(t *testing.T) {
 }
 
 // TestAttachDuplicate: the same inputs twice give one entry, and the second
-// attach writes nothing (checklist 37, 54).
+// attach writes nothing (distribution-spec v1.1.1, Referrers Tag Schema; image-spec v1.1.1, Pre-Defined Annotation Keys).
 func TestAttachDuplicate(t *testing.T) {
 	t.Parallel()
 	for _, sameClient := range []bool{true, false} {
@@ -251,7 +251,7 @@ func TestAttachDuplicate(t *testing.T) {
 	}
 }
 
-// TestAttachForcedMode: --referrers-mode overrides detection (checklist 27).
+// TestAttachForcedMode: --referrers-mode overrides detection (distribution-spec v1.1.1, Unavailable Referrers API).
 func TestAttachForcedMode(t *testing.T) {
 	t.Parallel()
 	t.Run("api on a registry without the API pushes and warns", func(t *testing.T) {
@@ -312,7 +312,7 @@ func TestAttachForcedMode(t *testing.T) {
 
 // TestAttachConfirmErrors: when the confirming GET fails for a reason other
 // than "unsupported", Attach fails: it neither claims the API nor writes a
-// tag on a guess (checklist 25).
+// tag on a guess (distribution-spec v1.1.1, Unavailable Referrers API).
 func TestAttachConfirmErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -351,7 +351,7 @@ func TestAttachConfirmErrors(t *testing.T) {
 }
 
 // TestAttachGC: with GCFallbackIndex the superseded index is deleted by digest;
-// where deletes are refused that is a warning, not an error (checklist 43).
+// where deletes are refused that is a warning, not an error (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestAttachGC(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -401,7 +401,7 @@ func TestAttachGC(t *testing.T) {
 
 // TestAttachConditional: where the registry honours conditions the update is
 // a conditional PUT; where it rejects them it falls back to a plain PUT and
-// still succeeds (checklist 40).
+// still succeeds (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestAttachConditional(t *testing.T) {
 	t.Parallel()
 	t.Run("ETagHonoured uses If-Match", func(t *testing.T) {
@@ -452,7 +452,7 @@ func TestAttachConditional(t *testing.T) {
 }
 
 // TestResolveSubject: the subject is the exact descriptor of what the
-// reference names; --platform picks a child of an index (checklist 57).
+// reference names; --platform picks a child of an index (image-spec v1.1.1, Guidelines for Artifact Usage).
 func TestResolveSubject(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{})

@@ -15,7 +15,7 @@ import (
 // many writers, each a separate process (its own referrers.Client, so no shared
 // in-process lock, and its own registry.Client), attach distinct artifacts to
 // one subject at once on a registry without the Referrers API, and afterwards
-// every entry is listed (checklist 35-41; distribution-spec v1.1.1 L735-738).
+// every entry is listed (distribution-spec v1.1.1, Referrers Tag Schema).
 //
 // The guard is the default 50 ms, not the 5 ms of the other tests: the guard
 // bounds the time from a read to the unconditional push made from it, and with

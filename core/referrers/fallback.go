@@ -29,8 +29,8 @@ type fallback struct {
 }
 
 // readFallback reads the tag schema index of subject: a missing tag is an empty
-// index (checklist 35); anything but an image index, or a tag that resolves to
-// the subject itself, is ErrFallbackInvalid (checklist 26, 36).
+// index (distribution-spec v1.1.1, Referrers Tag Schema); anything but an image index, or a tag that resolves to
+// the subject itself, is ErrFallbackInvalid (distribution-spec v1.1.1, Referrers Tag Schema).
 func readFallback(ctx context.Context, t target.Target, subject digest.Digest) (fallback, error) {
 	fb := fallback{tag: FallbackTag(subject), index: emptyIndex()}
 	tg, err := t.FetchTagged(ctx, fb.tag)
@@ -72,7 +72,7 @@ func EntryFor(desc ocispec.Descriptor, manifest []byte) (ocispec.Descriptor, err
 
 // merge adds e to idx unless an entry with its digest is there; an entry with
 // the same digest but another media type or size is corrupt and replaced
-// (checklist 37). It reports whether idx changed.
+// (distribution-spec v1.1.1, Referrers Tag Schema). It reports whether idx changed.
 func merge(idx *ocispec.Index, e ocispec.Descriptor) bool {
 	for i, d := range idx.Manifests {
 		if d.Digest == e.Digest {
@@ -219,7 +219,7 @@ func (c *Client) updateFallbackAll(ctx context.Context, t target.Target, subject
 // referrers" to every reader).
 //
 // With gc, the superseded index is deleted by digest once the new one is
-// verified; a failure there is a warning (checklist 43, 44).
+// verified; a failure there is a warning (distribution-spec v1.1.1, Referrers Tag Schema).
 func (c *Client) editFallback(ctx context.Context, t target.Target, subject digest.Digest, edit fallbackEdit, gc bool) (fallbackUpdate, error) {
 	res := fallbackUpdate{tag: FallbackTag(subject)}
 	unlock := c.lock(t.Name() + ":" + res.tag)
@@ -567,7 +567,7 @@ func (c *Client) finish(ctx context.Context, t target.Target, res fallbackUpdate
 			continue
 		}
 		if strings.HasSuffix(res.tag, old.Digest.Encoded()[:min(64, len(old.Digest.Encoded()))]) {
-			continue // never the subject (checklist 44)
+			continue // never the subject (distribution-spec v1.1.1, Referrers Tag Schema)
 		}
 		if err := t.DeleteManifest(ctx, old.Digest); err != nil && !errors.Is(err, target.ErrNotFound) {
 			res.warnings = append(res.warnings, fmt.Sprintf("could not delete the superseded referrers index %s (garbage collection may be needed): %v", old.Digest, err))

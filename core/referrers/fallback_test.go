@@ -22,12 +22,12 @@ func TestFallbackTag(t *testing.T) {
 		in   digest.Digest
 		want string
 	}{
-		// checklist 34: v1.1.1 and main agree for sha256
+		// distribution-spec v1.1.1, Referrers Tag Schema: v1.1.1 and main agree for sha256
 		{"sha256", digest.Digest("sha256:" + hex64), "sha256-" + hex64},
-		// checklist 34: main's table maps sha512 to the first 64 hex characters
+		// distribution-spec v1.1.1, Referrers Tag Schema: main's table maps sha512 to the first 64 hex characters
 		{"sha512 truncated to 64", digest.Digest("sha512:" + hex128), "sha512-" + hex128[:64]},
 		{"sha512 of real content", digest.SHA512.FromString("x"), "sha512-" + digest.SHA512.FromString("x").Encoded()[:64]},
-		// checklist 34: algorithm truncated to 32, '+' (legal in an algorithm,
+		// distribution-spec v1.1.1, Referrers Tag Schema: algorithm truncated to 32, '+' (legal in an algorithm,
 		// not in a tag) replaced by '-'
 		{
 			"long algorithm with separators",
@@ -65,7 +65,7 @@ func TestEntryFor(t *testing.T) {
 		want     ocispec.Descriptor
 	}{
 		{
-			// checklist 38, 39
+			// distribution-spec v1.1.1, Referrers Tag Schema
 			name:     "artifactType and all annotations",
 			desc:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 10},
 			manifest: `{"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x.a","config":{"mediaType":"application/vnd.oci.empty.v1+json"},"annotations":{"a":"1","org.opencontainers.image.created":"2020-01-01T00:00:00Z","z":""}}`,
@@ -73,14 +73,14 @@ func TestEntryFor(t *testing.T) {
 				Annotations: map[string]string{"a": "1", "org.opencontainers.image.created": "2020-01-01T00:00:00Z", "z": ""}},
 		},
 		{
-			// checklist 38: no artifactType: the config's media type
+			// distribution-spec v1.1.1, Referrers Tag Schema: no artifactType: the config's media type
 			name:     "config media type",
 			desc:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 10},
 			manifest: `{"config":{"mediaType":"application/x.cfg"}}`,
 			want:     ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: d, Size: 10, ArtifactType: "application/x.cfg"},
 		},
 		{
-			// checklist 38 / DS L585: an index without artifactType has none
+			// distribution-spec v1.1.1, Referrers Tag Schema and Listing Referrers: an index without artifactType has none
 			name:     "index without artifactType",
 			desc:     ocispec.Descriptor{Digest: d, Size: 10},
 			manifest: `{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`,
@@ -118,8 +118,8 @@ func TestMerge(t *testing.T) {
 	}{
 		{"into empty", nil, a, true, []ocispec.Descriptor{a}},
 		{"append", []ocispec.Descriptor{a}, b, true, []ocispec.Descriptor{a, b}},
-		{"duplicate is no change (checklist 37)", []ocispec.Descriptor{a, b}, a, false, []ocispec.Descriptor{a, b}},
-		{"same digest, other size replaces the corrupt entry (checklist 37)", []ocispec.Descriptor{corrupt, b}, a, true, []ocispec.Descriptor{a, b}},
+		{"duplicate is no change (distribution-spec v1.1.1, Referrers Tag Schema)", []ocispec.Descriptor{a, b}, a, false, []ocispec.Descriptor{a, b}},
+		{"same digest, other size replaces the corrupt entry (distribution-spec v1.1.1, Referrers Tag Schema)", []ocispec.Descriptor{corrupt, b}, a, true, []ocispec.Descriptor{a, b}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -192,8 +192,8 @@ func (s *scriptedSleeps) rest() {
 // TestFallbackSchedules scripts other writers around one Attach on registries
 // whose conditions do not work (If-Match ignored; no ETag at all). Every
 // simulated writer obeys the staleness guard: it pushes within the guard of
-// its own read. A, the attach under test, must keep its entry (checklist 40,
-// 41; distribution-spec v1.1.1 L735-738).
+// its own read. A, the attach under test, must keep its entry (distribution-spec
+// v1.1.1, Referrers Tag Schema).
 //
 // "stale writer": A reads {X} and pushes {X,A} (the If-Match probe is ignored
 // and lands as a plain push); B, which read {X} before that, pushes {X,B}
@@ -281,7 +281,7 @@ func digestsOf(idx ocispec.Index) []digest.Digest {
 	return out
 }
 
-// TestReadFallback covers the validation of what the tag holds (checklist 26,
+// TestReadFallback covers the validation of what the tag holds (distribution-spec v1.1.1, Referrers Tag Schema,
 // 35, 36).
 func TestReadFallback(t *testing.T) {
 	t.Parallel()
@@ -294,12 +294,12 @@ func TestReadFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fb.exists || fb.index.SchemaVersion != 2 || fb.index.MediaType != ocispec.MediaTypeImageIndex || fb.index.Manifests == nil || len(fb.index.Manifests) != 0 {
-		t.Errorf("missing tag: got %+v, want an empty index (checklist 35)", fb)
+		t.Errorf("missing tag: got %+v, want an empty index (distribution-spec v1.1.1, Referrers Tag Schema)", fb)
 	}
 
 	other := putImage(t, w.fake, "other", "plan9")
 	w.fake.PutManifest(testRepo, FallbackTag(other.Digest), "", mustJSON(t, map[string]any{"schemaVersion": 2, "mediaType": ocispec.MediaTypeImageManifest, "config": ocispec.DescriptorEmptyJSON}))
 	if _, err := readFallback(ctx, repo, other.Digest); !errors.Is(err, ErrFallbackInvalid) {
-		t.Errorf("tag holding an image manifest: err = %v, want ErrFallbackInvalid (checklist 36)", err)
+		t.Errorf("tag holding an image manifest: err = %v, want ErrFallbackInvalid (distribution-spec v1.1.1, Referrers Tag Schema)", err)
 	}
 }

@@ -17,7 +17,7 @@ type Indexer interface {
 }
 
 // IndexFor builds the referrers index of subject by scanning the stored
-// manifests' subject fields, ignoring any kept index: the seed's index_for,
+// manifests' subject fields, ignoring any kept index (`referrers index-for`),
 // which feeds a registry server's referrers endpoint. A target that cannot scan
 // (a registry) gives target.ErrUnsupported.
 func IndexFor(ctx context.Context, t target.Target, subject digest.Digest) (ocispec.Index, error) {

@@ -81,9 +81,9 @@ func (r ListResult) Index() ocispec.Index {
 
 // List lists the referrers of subject in t (distribution-spec v1.1.1, "Listing
 // Referrers"): the API with the artifactType filter when exactly one type is
-// asked for, our own filter when the registry did not apply it (checklist 18),
-// the tag schema when the API is unsupported (checklist 21-23), descriptors
-// without artifactType completed from their manifest (checklist 56), entries
+// asked for, our own filter when the registry did not apply it (distribution-spec v1.1.1, Listing Referrers),
+// the tag schema when the API is unsupported (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API), descriptors
+// without artifactType completed from their manifest (image-spec v1.1.1, Guidelines for Artifact Usage), entries
 // de-duplicated and sorted by digest (or as SortAnnotation and Latest say). A
 // nested listing keeps a visited set and a node cap, so a referrer graph with
 // a cycle ends. Concurrent requests are bounded (WithParallel), and the first
@@ -252,7 +252,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 	if apiFirst {
 		serverFilter := ""
 		if len(f.types) == 1 && f.types[0] != "" {
-			serverFilter = f.types[0] // never an empty artifactType= (checklist 20)
+			serverFilter = f.types[0] // never an empty artifactType= (distribution-spec v1.1.1, Listing Referrers)
 		}
 		r, err := t.Referrers(ctx, subject, serverFilter)
 		switch {
@@ -286,7 +286,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			fb, err = tags.readFallback(ctx, t, subject)
 		}
 		if errors.Is(err, ErrFallbackInvalid) {
-			// DS v1.1.1 L665: not a valid index means no referrers; say why.
+			// distribution-spec v1.1.1, Referrers Tag Schema: not a valid index means no referrers; say why.
 			warnings = append(warnings, err.Error())
 		} else if err != nil {
 			return nil, "", nil, err
@@ -404,7 +404,7 @@ type fallbackRead struct {
 //
 // A registry with the API MUST list manifests pushed with a subject, including
 // those an older fallback index lists (distribution-spec v1.1.1 "Enabling the
-// Referrers API"; checklist 59, 60), but a real one does not always: olareg
+// Referrers API"; distribution-spec v1.1.1, Upgrade Procedures), but a real one does not always: olareg
 // v0.2.2 drops a referrer from its API answer once a client in tag-schema mode
 // writes the referrers tag (the interop test TestMixedState shows it). Listing
 // the union, each referrer once, is what a user expects. An entry whose

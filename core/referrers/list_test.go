@@ -38,7 +38,7 @@ func sortedDigests(ds ...ocispec.Descriptor) []digest.Digest {
 
 // TestListFilters covers the artifactType filter against the API (server side
 // when applied, client side otherwise), against the tag schema, and the
-// annotation filter (checklist 18, 20, 21).
+// annotation filter (distribution-spec v1.1.1, Listing Referrers).
 func TestListFilters(t *testing.T) {
 	t.Parallel()
 	type setup struct {
@@ -67,7 +67,7 @@ func TestListFilters(t *testing.T) {
 			{"annotation and type", ListOptions{ArtifactTypes: []string{typeScan}, Annotations: map[string]string{"team": "a"}}, []string{typeScan}, typeScan},
 			{"two annotations", ListOptions{Annotations: map[string]string{"team": "a", "severity": "low"}}, []string{typeScan}, ""},
 			{"annotation value differs", ListOptions{Annotations: map[string]string{"team": "c"}}, nil, ""},
-			// checklist 20: an empty type is never sent as artifactType=
+			// distribution-spec v1.1.1, Listing Referrers: an empty type is never sent as artifactType=
 			{"empty type", ListOptions{ArtifactTypes: []string{""}}, nil, ""},
 		} {
 			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestListFilters(t *testing.T) {
 					t.Errorf("query %q, want artifactType=%q", u.RawQuery, tc.query)
 				}
 				if strings.Contains(gets[0].Path, "artifactType=&") || strings.HasSuffix(gets[0].Path, "artifactType=") {
-					t.Errorf("empty artifactType sent: %s (checklist 20)", gets[0].Path)
+					t.Errorf("empty artifactType sent: %s (distribution-spec v1.1.1, Listing Referrers)", gets[0].Path)
 				}
 				wantMode := ModeAPI
 				if s.tag {
@@ -118,7 +118,7 @@ func TestListFilters(t *testing.T) {
 }
 
 // TestListNoReferrers: no API and no tag is "no referrers", not an error
-// (checklist 10, 23). A 200 that is not an image index is not the spec's "no
+// (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API). A 200 that is not an image index is not the spec's "no
 // API" answer: the listing still reads the tag schema but says why, in one
 // warning naming the Content-Type (issue 18).
 func TestListNoReferrers(t *testing.T) {
@@ -157,7 +157,7 @@ func TestListNoReferrers(t *testing.T) {
 }
 
 // TestListErrors: errors of the API are errors, never an empty list nor the
-// tag schema's answer instead (checklist 24, 25).
+// tag schema's answer instead (distribution-spec v1.1.1, Unavailable Referrers API).
 func TestListErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -196,7 +196,7 @@ func TestListErrors(t *testing.T) {
 }
 
 // TestListInvalidFallback: a tag that holds no valid index means no referrers,
-// with a warning that says why (checklist 23, 26).
+// with a warning that says why (distribution-spec v1.1.1, Unavailable Referrers API and Referrers Tag Schema).
 func TestListInvalidFallback(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -232,7 +232,7 @@ func TestListInvalidFallback(t *testing.T) {
 
 // TestListFallbackIsTheSubjectIndex: a registry that maps the tag to the
 // digest serves a multi-arch subject, a valid index, as "the referrers index";
-// its platform manifests must not be listed as referrers (checklist 26).
+// its platform manifests must not be listed as referrers (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestListFallbackIsTheSubjectIndex(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, TagResolvesToSubject: true})
@@ -247,7 +247,7 @@ func TestListFallbackIsTheSubjectIndex(t *testing.T) {
 }
 
 // TestListCompletesArtifactType: an entry without artifactType (old registry
-// data, ACR) is completed from its manifest before filtering (checklist 56).
+// data, ACR) is completed from its manifest before filtering (image-spec v1.1.1, Guidelines for Artifact Usage).
 func TestListCompletesArtifactType(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
@@ -363,7 +363,7 @@ func TestListNodeCap(t *testing.T) {
 
 // TestListMigration: referrers recorded in the tag schema stay listed after
 // the registry enables the API, and new ones are listed by the API
-// (checklist 59, 60).
+// (distribution-spec v1.1.1, Upgrade Procedures).
 func TestListMigration(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
@@ -380,7 +380,7 @@ func TestListMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Mode != ModeAPI || !slices.Equal(digests(res.Referrers), []digest.Digest{old.Descriptor.Digest}) {
-		t.Errorf("after migration: mode %q referrers %v, want api and %s (checklist 59)", res.Mode, digests(res.Referrers), old.Descriptor.Digest)
+		t.Errorf("after migration: mode %q referrers %v, want api and %s (distribution-spec v1.1.1, Upgrade Procedures)", res.Mode, digests(res.Referrers), old.Descriptor.Digest)
 	}
 
 	neu, err := c.Attach(ctx, w.repo(t), w.subject, artifact(typeSig, "new", nil), AttachOptions{})
@@ -392,7 +392,7 @@ func TestListMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	if want := sortedDigests(old.Descriptor, neu.Descriptor); !slices.Equal(digests(res.Referrers), want) {
-		t.Errorf("listed %v, want %v (checklist 60)", digests(res.Referrers), want)
+		t.Errorf("listed %v, want %v (distribution-spec v1.1.1, Upgrade Procedures)", digests(res.Referrers), want)
 	}
 	if h := w.fake.TagHistory(testRepo, FallbackTag(w.subject.Digest)); len(h) != 1 {
 		t.Errorf("the tag schema index was written %d times; after migration it must not be", len(h))
@@ -443,7 +443,7 @@ func TestListSortedAndDeduplicated(t *testing.T) {
 	})
 }
 
-// TestListPaged: the API's Link pages are all listed (checklist 12).
+// TestListPaged: the API's Link pages are all listed (distribution-spec v1.1.1, Listing Referrers).
 func TestListPaged(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{PageSize: 2})
@@ -464,7 +464,7 @@ func TestListPaged(t *testing.T) {
 }
 
 // TestListCapabilityCache: a Client that learned "no API" reads the tag schema
-// directly next time (checklist 27).
+// directly next time (distribution-spec v1.1.1, Unavailable Referrers API).
 func TestListCapabilityCache(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})
@@ -480,7 +480,7 @@ func TestListCapabilityCache(t *testing.T) {
 }
 
 // Unknown media types, artifact types, annotation keys and fields are listed, not
-// rejected (checklist 55; image-spec v1.1.1 manifest.md, annotations.md).
+// rejected (image-spec v1.1.1, Guidelines for Artifact Usage; image-spec v1.1.1 manifest.md, annotations.md).
 func TestListUnknownValues(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText})

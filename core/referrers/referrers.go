@@ -9,8 +9,8 @@
 //   - ModeTag: only the referrers tag schema index (`<alg>-<encoded>`);
 //   - ModeAuto: the API when the target has it, the tag schema otherwise. The
 //     capability is learned once per repository and cached in the Client
-//     (checklist 27); only target.ErrUnsupported leads to the tag schema, every
-//     other error is returned (checklist 25): "no referrers" is never an error's
+//     (distribution-spec v1.1.1, Unavailable Referrers API); only target.ErrUnsupported leads to the tag schema, every
+//     other error is returned (distribution-spec v1.1.1, Unavailable Referrers API): "no referrers" is never an error's
 //     disguise.
 //
 // See RATIONALE.md for how the tag schema update keeps every entry when many
@@ -58,7 +58,7 @@ func ParseMode(s string) (Mode, error) {
 // Sentinel errors of the verbs.
 var (
 	// ErrFallbackInvalid: the referrers tag holds something other than an image
-	// index, or resolves to the subject itself (checklist 26, 36, 44).
+	// index, or resolves to the subject itself (distribution-spec v1.1.1, Referrers Tag Schema).
 	ErrFallbackInvalid = errors.New("referrers tag schema index is invalid")
 	// ErrFallbackConflict: the tag schema index kept changing under us and the
 	// update could not be verified within the retries.
@@ -82,7 +82,7 @@ const (
 
 // Client runs the verbs. It caches, per repository, whether the Referrers API is
 // there and whether conditional pushes are accepted, and serialises tag schema
-// updates to one tag inside the process (checklist 41). It is safe for
+// updates to one tag inside the process (distribution-spec v1.1.1, Referrers Tag Schema). It is safe for
 // concurrent use.
 type Client struct {
 	mu    sync.Mutex

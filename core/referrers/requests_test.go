@@ -18,7 +18,7 @@ import (
 //     (a monolithic upload); a blob already there costs only the HEAD;
 //   - the manifest: one PUT by digest;
 //   - API: one referrers GET to confirm the OCI-Subject header, once per Client
-//     and repository (checklist 27, 33);
+//     and repository (distribution-spec v1.1.1, Unavailable Referrers API and Pushing Manifests with Subject);
 //   - tag schema: HEAD the tag (a 404 ends the read without a GET, which counts
 //     against pull quotas), else GET it; the first update of a Client probes
 //     with an If-Match no index has, as only a 412 proves that conditions are

@@ -101,7 +101,7 @@ func TestAuth(t *testing.T) {
 			}
 
 			// An authentication failure on the referrers endpoint is never
-			// "unsupported" (checklist 25).
+			// "unsupported" (distribution-spec v1.1.1, Unavailable Referrers API).
 			res, err := repo.Referrers(t.Context(), subject.Digest, "")
 			if tt.want == nil {
 				if err != nil || len(res.Manifests) != 1 {
@@ -238,7 +238,7 @@ func TestPushDenied(t *testing.T) {
 	if _, err := repo.Resolve(t.Context(), "v1"); err != nil {
 		t.Errorf("Resolve after a denied push: %v", err)
 	}
-	// A denied delete is an error too, not "unsupported" (checklist 43).
+	// A denied delete is an error too, not "unsupported" (distribution-spec v1.1.1, Referrers Tag Schema).
 	if err := repo.DeleteManifest(t.Context(), subject.Digest); err == nil || errors.Is(err, target.ErrUnsupported) {
 		t.Errorf("DeleteManifest = %v, want an error that is not ErrUnsupported", err)
 	}

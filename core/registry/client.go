@@ -109,7 +109,7 @@ func WithRetry(attempts int, backoff, maxWait time.Duration) Option {
 }
 
 // WithReferrersLimits bounds Referrers API paging: at most pages pages and entries
-// descriptors in all (checklist 13).
+// descriptors in all (bounded Link paging, a safeguard the spec leaves to clients).
 func WithReferrersLimits(pages, entries int) Option {
 	return func(c *Client) { c.maxPages, c.maxEntries = pages, entries }
 }

@@ -39,7 +39,7 @@ func exampleRegistry() *httptest.Server {
 }
 
 // Resolve a tag to the exact descriptor of its manifest, as an attach does
-// before it names the manifest as its subject (checklist 57).
+// before it names the manifest as its subject (image-spec v1.1.1, Guidelines for Artifact Usage).
 func Example() {
 	srv := exampleRegistry()
 	defer srv.Close()

@@ -80,7 +80,7 @@ func FuzzNextLink(f *testing.F) {
 
 // FuzzDecodeIndex: target.DecodeIndex never panics; what it accepts is an
 // index of schemaVersion 2 whose entries have valid digests, a media type and
-// a non-negative size (checklist 15), and what it refuses wraps
+// a non-negative size (distribution-spec v1.1.1, Listing Referrers), and what it refuses wraps
 // ErrInvalidManifest. Seeds: testdata/fuzz/FuzzDecodeIndex.
 func FuzzDecodeIndex(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`))

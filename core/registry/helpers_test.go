@@ -40,7 +40,7 @@ func repoAt(t *testing.T, c *Client, host, name string) *Repository {
 }
 
 // emptyJSON is the content of the empty descriptor (image-spec v1.1.1,
-// "Guidance for an Empty Descriptor"; checklist 51).
+// "Guidance for an Empty Descriptor"; image-spec v1.1.1, Guidelines for Artifact Usage).
 var emptyJSON = []byte("{}")
 
 var emptyDesc = ocispec.Descriptor{

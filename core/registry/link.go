@@ -9,7 +9,7 @@ import (
 // NextLink returns the target of the first `rel="next"` link of an RFC 8288
 // (RFC 5988) Link header value, or "" when there is none. Several link values may
 // be comma-separated, and rel may list several relation types.
-// distribution-spec v1.1.1, "Listing Referrers" (checklist 12).
+// distribution-spec v1.1.1, "Listing Referrers" (distribution-spec v1.1.1, Listing Referrers).
 func NextLink(h string) string {
 	if len(h) > maxChallengeHeader {
 		h = h[:maxChallengeHeader]
@@ -74,7 +74,7 @@ func splitUnquoted(s string, sep byte) []string {
 
 // resolveNext resolves a Link target against the URL of the page that carried it
 // and refuses a change of scheme or host (a registry may not send us, with our
-// credentials, elsewhere; checklist 13).
+// credentials, elsewhere; bounded Link paging, a safeguard the spec leaves to clients).
 func resolveNext(base *url.URL, link string) (*url.URL, error) {
 	ref, err := url.Parse(link)
 	if err != nil {

@@ -81,7 +81,7 @@ func TestNextLink(t *testing.T) {
 		want   string
 	}{
 		{"none", "", ""},
-		{"relative", `</v2/a/b/referrers/sha256:x?last=y>; rel="next"`, "/v2/a/b/referrers/sha256:x?last=y"}, // checklist 11, 12
+		{"relative", `</v2/a/b/referrers/sha256:x?last=y>; rel="next"`, "/v2/a/b/referrers/sha256:x?last=y"}, // distribution-spec v1.1.1, Listing Referrers
 		{"unquoted rel", `</p2>; rel=next`, "/p2"},
 		{"absolute", `<https://reg.example/v2/a/b/referrers/sha256:x?n=2>; rel="next"`, "https://reg.example/v2/a/b/referrers/sha256:x?n=2"},
 		{"prev then next", `</p1>; rel="prev", </p3>; rel="next"`, "/p3"},
@@ -104,7 +104,7 @@ func TestNextLink(t *testing.T) {
 }
 
 // TestResolveNext: relative Link targets resolve against the page URL; a
-// change of host or scheme is refused (checklist 12, 13).
+// change of host or scheme is refused (distribution-spec v1.1.1, Listing Referrers; bounded Link paging, a safeguard the spec leaves to clients).
 func TestResolveNext(t *testing.T) {
 	t.Parallel()
 	base, _ := url.Parse("https://reg.example/v2/a/b/referrers/sha256:x")
@@ -230,7 +230,7 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 }
 
-// A "rel=next" inside a quoted parameter value is not a relation (checklist 13:
+// A "rel=next" inside a quoted parameter value is not a relation (bounded Link paging, a safeguard the spec leaves to clients:
 // a hostile registry must not steer paging through a title).
 func TestNextLinkQuotedSemicolon(t *testing.T) {
 	t.Parallel()

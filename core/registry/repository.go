@@ -616,8 +616,8 @@ func (v *verifier) Read(p []byte) (int, error) {
 }
 
 // PushManifest implements target.Target. The Content-Type is the manifest's
-// mediaType (checklist 30) and the registry's Docker-Content-Digest must equal
-// ours (checklist 31).
+// mediaType (distribution-spec v1.1.1, Pushing Manifests with Subject) and the registry's Docker-Content-Digest must equal
+// ours (distribution-spec v1.1.1, Pushing Manifests with Subject).
 func (r *Repository) PushManifest(ctx context.Context, desc ocispec.Descriptor, data []byte, opts target.PushOptions) (target.PushResult, error) {
 	reference := desc.Digest.String()
 	if opts.Tag != "" {
@@ -685,10 +685,10 @@ func (r *Repository) DeleteManifest(ctx context.Context, d digest.Digest) error 
 
 // Referrers implements target.Target with the Referrers API
 // (distribution-spec v1.1.1, "Listing Referrers"): the artifactType filter is sent
-// when one is asked for (never empty, checklist 20), Link rel="next" pages are
-// followed and merged (checklist 12) with relative URLs resolved, other hosts or
+// when one is asked for (never empty, distribution-spec v1.1.1, Listing Referrers), Link rel="next" pages are
+// followed and merged (distribution-spec v1.1.1, Listing Referrers) with relative URLs resolved, other hosts or
 // schemes refused, loops detected and pages, bytes and entries capped (checklist
-// 13, 14). Only the first page decides "unsupported" (checklist 15, 22, 25); a
+// 13, 14). Only the first page decides "unsupported" (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API); a
 // later page that fails is an error, never a partial list.
 func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
 	what := fmt.Sprintf("list referrers of %s@%s", r.Name(), subject)
@@ -759,7 +759,7 @@ func stripKind(err error) error {
 // readIndexPage decodes one page of a referrers response (capped at
 // target.MaxManifestBytes) and says whether the artifactType filter was applied,
 // by the OCI-Filters-Applied header or the legacy annotation of v1.1.0-rc1
-// (checklist 17-19).
+// (distribution-spec v1.1.1, Listing Referrers; the filtersApplied annotation of distribution-spec v1.1.0-rc1).
 func readIndexPage(resp *http.Response) (ocispec.Index, bool, error) {
 	if resp.ContentLength > target.MaxManifestBytes {
 		return ocispec.Index{}, false, fmt.Errorf("%d bytes, more than %d: %w", resp.ContentLength, target.MaxManifestBytes, target.ErrTooLarge)

@@ -28,7 +28,7 @@ const (
 // TestReferrersBehaviours runs Referrers against every ReferrersBehavior of
 // the fake: only the "no API" answers are ErrUnsupported (and so lead to the
 // tag schema); 403, 429, 500 and NAME_UNKNOWN are hard errors, never "no
-// referrers" (checklist 15, 22, 24, 25).
+// referrers" (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API).
 func TestReferrersBehaviours(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -37,20 +37,20 @@ func TestReferrersBehaviours(t *testing.T) {
 		wantRequests int   // GETs of the referrers endpoint
 		wantInErr    string
 	}{
-		{fakeregistry.ReferrersAPI, nil, 1, ""},                                              // checklist 1, 4
-		{fakeregistry.ReferrersNotFoundText, target.ErrUnsupported, 1, "404"},                // checklist 22
-		{fakeregistry.ReferrersNotFoundJSON, target.ErrUnsupported, 1, "404"},                // checklist 22
-		{fakeregistry.ReferrersNotFoundHTML, target.ErrUnsupported, 1, "404"},                // checklist 25
-		{fakeregistry.ReferrersMethodNotAllowed, target.ErrUnsupported, 1, "405"},            // checklist 25
-		{fakeregistry.ReferrersNotAcceptable, target.ErrUnsupported, 1, "406"},               // checklist 25
-		{fakeregistry.ReferrersUnauthorizedNoChallenge, target.ErrUnsupported, 1, "401"},     // checklist 25
-		{fakeregistry.ReferrersBadRequestText, target.ErrUnsupported, 1, "400"},              // checklist 25
-		{fakeregistry.ReferrersFalse200, target.ErrUnsupported, 1, "not an image index"},     // checklist 15
-		{fakeregistry.ReferrersFalse200HTML, target.ErrUnsupported, 1, "not an image index"}, // checklist 15
-		{fakeregistry.ReferrersForbidden, errPlain, 1, "403 Forbidden: DENIED"},              // checklist 25
-		{fakeregistry.ReferrersTooManyRequests, errPlain, 3, "429 Too Many Requests"},        // checklist 25: retried, then a clear error
-		{fakeregistry.ReferrersServerError, errPlain, 1, "500 Internal Server Error"},        // checklist 25
-		{fakeregistry.ReferrersNameUnknown, target.ErrNotFound, 1, "NAME_UNKNOWN"},           // checklist 24
+		{fakeregistry.ReferrersAPI, nil, 1, ""},                                              // distribution-spec v1.1.1, Listing Referrers
+		{fakeregistry.ReferrersNotFoundText, target.ErrUnsupported, 1, "404"},                // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersNotFoundJSON, target.ErrUnsupported, 1, "404"},                // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersNotFoundHTML, target.ErrUnsupported, 1, "404"},                // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersMethodNotAllowed, target.ErrUnsupported, 1, "405"},            // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersNotAcceptable, target.ErrUnsupported, 1, "406"},               // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersUnauthorizedNoChallenge, target.ErrUnsupported, 1, "401"},     // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersBadRequestText, target.ErrUnsupported, 1, "400"},              // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersFalse200, target.ErrUnsupported, 1, "not an image index"},     // distribution-spec v1.1.1, Listing Referrers
+		{fakeregistry.ReferrersFalse200HTML, target.ErrUnsupported, 1, "not an image index"}, // distribution-spec v1.1.1, Listing Referrers
+		{fakeregistry.ReferrersForbidden, errPlain, 1, "403 Forbidden: DENIED"},              // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersTooManyRequests, errPlain, 3, "429 Too Many Requests"},        // distribution-spec v1.1.1, Unavailable Referrers API: retried, then a clear error
+		{fakeregistry.ReferrersServerError, errPlain, 1, "500 Internal Server Error"},        // distribution-spec v1.1.1, Unavailable Referrers API
+		{fakeregistry.ReferrersNameUnknown, target.ErrNotFound, 1, "NAME_UNKNOWN"},           // distribution-spec v1.1.1, Unavailable Referrers API
 	}
 	for _, tt := range tests {
 		t.Run(tt.behaviour.String(), func(t *testing.T) {
@@ -74,7 +74,7 @@ func TestReferrersBehaviours(t *testing.T) {
 					t.Fatalf("len(Manifests) = %d, want %d", got, want)
 				}
 				if got := res.Manifests[0]; got.Digest != want.Digest || got.ArtifactType != sbomType || got.Annotations["test.note"] != "a" {
-					t.Errorf("Manifests[0] = %+v, want digest %s, artifactType %s, annotation", got, want.Digest, sbomType) // checklist 6, 9
+					t.Errorf("Manifests[0] = %+v, want digest %s, artifactType %s, annotation", got, want.Digest, sbomType) // distribution-spec v1.1.1, Listing Referrers
 				}
 				if got, want := res.Source, "api"; got != want {
 					t.Errorf("Source = %q, want %q", got, want)
@@ -98,7 +98,7 @@ func TestReferrersBehaviours(t *testing.T) {
 }
 
 // TestReferrersEmpty: a subject without referrers, or one that does not exist,
-// is an empty list, not an error (checklist 1, 10).
+// is an empty list, not an error (distribution-spec v1.1.1, Listing Referrers).
 func TestReferrersEmpty(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})
@@ -117,7 +117,7 @@ func TestReferrersEmpty(t *testing.T) {
 
 // TestReferrersFilter: the artifactType filter is sent, and FilterApplied
 // reflects OCI-Filters-Applied; a registry that ignores the filter returns
-// everything and FilterApplied is false, so the caller filters (checklist 16-18,
+// everything and FilterApplied is false, so the caller filters (distribution-spec v1.1.1, Listing Referrers,
 // 20).
 func TestReferrersFilter(t *testing.T) {
 	t.Parallel()
@@ -130,11 +130,11 @@ func TestReferrersFilter(t *testing.T) {
 		wantInQuery   bool
 		wantManifests int
 	}{
-		{"applied", fakeregistry.Mode{}, sbomType, true, []string{sbomType}, true, 2},                               // checklist 16, 17
-		{"ignored", fakeregistry.Mode{NoFilterHeader: true}, sbomType, false, []string{sbomType, sigType}, true, 3}, // checklist 18
-		{"no filter asked", fakeregistry.Mode{}, "", false, []string{sbomType, sigType}, false, 3},                  // checklist 20
-		{"applied and paged", fakeregistry.Mode{PageSize: 1}, sbomType, true, []string{sbomType}, true, 2},          // checklist 12, 17
-		{"ignored and paged", fakeregistry.Mode{PageSize: 1, NoFilterHeader: true}, sbomType, false, nil, true, 3},  // checklist 12, 18
+		{"applied", fakeregistry.Mode{}, sbomType, true, []string{sbomType}, true, 2},                               // distribution-spec v1.1.1, Listing Referrers
+		{"ignored", fakeregistry.Mode{NoFilterHeader: true}, sbomType, false, []string{sbomType, sigType}, true, 3}, // distribution-spec v1.1.1, Listing Referrers
+		{"no filter asked", fakeregistry.Mode{}, "", false, []string{sbomType, sigType}, false, 3},                  // distribution-spec v1.1.1, Listing Referrers
+		{"applied and paged", fakeregistry.Mode{PageSize: 1}, sbomType, true, []string{sbomType}, true, 2},          // distribution-spec v1.1.1, Listing Referrers
+		{"ignored and paged", fakeregistry.Mode{PageSize: 1, NoFilterHeader: true}, sbomType, false, nil, true, 3},  // distribution-spec v1.1.1, Listing Referrers
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,14 +180,14 @@ func TestReferrersFilter(t *testing.T) {
 				t.Errorf("%s: artifactType in query = %v, want %v", reqs[0].Path, got, want)
 			}
 			if strings.Contains(reqs[0].Path, "artifactType=&") || strings.HasSuffix(reqs[0].Path, "artifactType=") {
-				t.Errorf("%s: empty artifactType sent", reqs[0].Path) // checklist 20
+				t.Errorf("%s: empty artifactType sent", reqs[0].Path) // distribution-spec v1.1.1, Listing Referrers
 			}
 		})
 	}
 }
 
 // TestReferrersPagination follows Link rel="next" and merges pages, and
-// refuses loops and other hosts (checklist 11-13).
+// refuses loops and other hosts (distribution-spec v1.1.1, Listing Referrers; bounded Link paging, a safeguard the spec leaves to clients).
 func TestReferrersPagination(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -198,12 +198,12 @@ func TestReferrersPagination(t *testing.T) {
 		wantInErr string // substring of the error
 		wantPages int    // referrers GETs
 	}{
-		{name: "relative links", style: fakeregistry.LinkRelative, wantPages: 3},                                                                                                       // checklist 12
-		{name: "absolute same host", style: fakeregistry.LinkAbsoluteSameHost, wantPages: 3},                                                                                           // checklist 12
-		{name: "loop", style: fakeregistry.LinkLoop, want: errPlain, wantInErr: "loop", wantPages: 1},                                                                                  // checklist 13
-		{name: "cross host", style: fakeregistry.LinkCrossHost, want: errPlain, wantInErr: "127.0.0.2", wantPages: 1},                                                                  // checklist 13
-		{name: "page cap", style: fakeregistry.LinkRelative, opts: []Option{WithReferrersLimits(2, 100)}, want: target.ErrTooLarge, wantInErr: "more than 2 pages", wantPages: 2},      // checklist 13
-		{name: "entry cap", style: fakeregistry.LinkRelative, opts: []Option{WithReferrersLimits(100, 3)}, want: target.ErrTooLarge, wantInErr: "more than 3 referrers", wantPages: 2}, // checklist 13
+		{name: "relative links", style: fakeregistry.LinkRelative, wantPages: 3},                                                                                                       // distribution-spec v1.1.1, Listing Referrers
+		{name: "absolute same host", style: fakeregistry.LinkAbsoluteSameHost, wantPages: 3},                                                                                           // distribution-spec v1.1.1, Listing Referrers
+		{name: "loop", style: fakeregistry.LinkLoop, want: errPlain, wantInErr: "loop", wantPages: 1},                                                                                  // bounded Link paging, a safeguard the spec leaves to clients
+		{name: "cross host", style: fakeregistry.LinkCrossHost, want: errPlain, wantInErr: "127.0.0.2", wantPages: 1},                                                                  // bounded Link paging, a safeguard the spec leaves to clients
+		{name: "page cap", style: fakeregistry.LinkRelative, opts: []Option{WithReferrersLimits(2, 100)}, want: target.ErrTooLarge, wantInErr: "more than 2 pages", wantPages: 2},      // bounded Link paging, a safeguard the spec leaves to clients
+		{name: "entry cap", style: fakeregistry.LinkRelative, opts: []Option{WithReferrersLimits(100, 3)}, want: target.ErrTooLarge, wantInErr: "more than 3 referrers", wantPages: 2}, // bounded Link paging, a safeguard the spec leaves to clients
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +252,7 @@ func TestReferrersPagination(t *testing.T) {
 }
 
 // TestReferrersLaterPageFails: a page after the first that is not an index is
-// an error, not "unsupported" and not a partial list (checklist 12, 15).
+// an error, not "unsupported" and not a partial list (distribution-spec v1.1.1, Listing Referrers).
 func TestReferrersLaterPageFails(t *testing.T) {
 	t.Parallel()
 	subject := digest.FromString("subject")
@@ -302,7 +302,7 @@ func TestReferrersLaterPageFails(t *testing.T) {
 }
 
 // TestReferrersLegacyFilterAnnotation: the v1.1.0-rc1 annotation
-// org.opencontainers.referrers.filtersApplied counts as "applied" (checklist 19).
+// org.opencontainers.referrers.filtersApplied counts as "applied" (the filtersApplied annotation of distribution-spec v1.1.0-rc1).
 func TestReferrersLegacyFilterAnnotation(t *testing.T) {
 	t.Parallel()
 	idx, _ := json.Marshal(ocispec.Index{
@@ -326,7 +326,7 @@ func TestReferrersLegacyFilterAnnotation(t *testing.T) {
 	}
 }
 
-// TestHugeBody: bodies are capped at 4 MiB (checklist 14).
+// TestHugeBody: bodies are capped at 4 MiB (distribution-spec v1.1.1, Pushing Manifests).
 func TestHugeBody(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})
@@ -411,7 +411,7 @@ func TestFetchBlob(t *testing.T) {
 }
 
 // TestPushManifest checks the push request and its result: Content-Type is
-// the mediaType (checklist 30), the Docker-Content-Digest is checked (31) and
+// the mediaType (distribution-spec v1.1.1, Pushing Manifests with Subject), the Docker-Content-Digest is checked (31) and
 // OCI-Subject sets SubjectRecorded (29).
 func TestPushManifest(t *testing.T) {
 	t.Parallel()
@@ -423,18 +423,18 @@ func TestPushManifest(t *testing.T) {
 		want        error
 		wantSubject bool
 	}{
-		{name: "image manifest", mode: fakeregistry.Mode{}},                                                                      // checklist 30
-		{name: "index", mode: fakeregistry.Mode{}, index: true},                                                                  // checklist 30
-		{name: "subject recorded", mode: fakeregistry.Mode{}, withSubject: true, wantSubject: true},                              // checklist 29
-		{name: "subject without API", mode: fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText}, withSubject: true}, // checklist 32
+		{name: "image manifest", mode: fakeregistry.Mode{}},                                                                      // distribution-spec v1.1.1, Pushing Manifests with Subject
+		{name: "index", mode: fakeregistry.Mode{}, index: true},                                                                  // distribution-spec v1.1.1, Pushing Manifests with Subject
+		{name: "subject recorded", mode: fakeregistry.Mode{}, withSubject: true, wantSubject: true},                              // distribution-spec v1.1.1, Pushing Manifests with Subject
+		{name: "subject without API", mode: fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText}, withSubject: true}, // distribution-spec v1.1.1, Pushing Manifests with Subject
 		{
-			// ECR rollout: the header without the API; the verbs confirm it separately (checklist 33).
+			// ECR rollout: the header without the API; the verbs confirm it separately (distribution-spec v1.1.1, Pushing Manifests with Subject).
 			name:        "subject header without API",
 			mode:        fakeregistry.Mode{Referrers: fakeregistry.ReferrersNotFoundText, SubjectHeaderWithoutAPI: true},
 			withSubject: true, wantSubject: true,
 		},
-		{name: "wrong digest on push", mode: fakeregistry.Mode{WrongDigestOnPush: true}, want: target.ErrDigestMismatch}, // checklist 31
-		{name: "too large", mode: fakeregistry.Mode{ManifestLimit: 64}, want: target.ErrTooLarge},                        // checklist 58
+		{name: "wrong digest on push", mode: fakeregistry.Mode{WrongDigestOnPush: true}, want: target.ErrDigestMismatch}, // distribution-spec v1.1.1, Pushing Manifests with Subject
+		{name: "too large", mode: fakeregistry.Mode{ManifestLimit: 64}, want: target.ErrTooLarge},                        // distribution-spec v1.1.1, Pushing Manifests
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,7 +485,7 @@ func TestPushManifest(t *testing.T) {
 				t.Errorf("PUT path = %q, want %q", got, want)
 			}
 			if got, want := puts[0].Header.Get("Content-Type"), desc.MediaType; got != want {
-				t.Errorf("PUT Content-Type = %q, want %q", got, want) // checklist 30
+				t.Errorf("PUT Content-Type = %q, want %q", got, want) // distribution-spec v1.1.1, Pushing Manifests with Subject
 			}
 			if _, got, ok := reg.Manifest(repoName, desc.Digest.String()); !ok || !bytes.Equal(got, data) {
 				t.Errorf("stored bytes differ from pushed bytes")
@@ -495,7 +495,7 @@ func TestPushManifest(t *testing.T) {
 }
 
 // TestPushManifestTooLargeLocally: a manifest over the cap is refused before
-// any request (checklist 58).
+// any request (distribution-spec v1.1.1, Pushing Manifests).
 func TestPushManifestTooLargeLocally(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})
@@ -511,7 +511,7 @@ func TestPushManifestTooLargeLocally(t *testing.T) {
 }
 
 // TestConditionalPush drives the tag schema's conditional update
-// (checklist 40): If-Match with the ETag of FetchTagged, If-None-Match: *.
+// (distribution-spec v1.1.1, Referrers Tag Schema): If-Match with the ETag of FetchTagged, If-None-Match: *.
 func TestConditionalPush(t *testing.T) {
 	t.Parallel()
 	const tag = "sha256-0000"
@@ -571,7 +571,7 @@ func TestConditionalPush(t *testing.T) {
 }
 
 // TestFetchTagged: HEAD first (no pull quota, and a 404 ends it), then GET; the
-// ETag is returned for a conditional update (checklist 35, 40).
+// ETag is returned for a conditional update (distribution-spec v1.1.1, Referrers Tag Schema).
 func TestFetchTagged(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})
@@ -604,7 +604,7 @@ func TestFetchTagged(t *testing.T) {
 
 	reg.ResetRequests()
 	if _, err := repo.FetchTagged(t.Context(), "sha256-missing"); !errors.Is(err, target.ErrNotFound) {
-		t.Errorf("FetchTagged(missing) = %v, want ErrNotFound", err) // checklist 35
+		t.Errorf("FetchTagged(missing) = %v, want ErrNotFound", err) // distribution-spec v1.1.1, Referrers Tag Schema
 	}
 	if got, want := methods(reg.Requests()), []string{"GET /v2/" + repoName + "/manifests/sha256-missing"}; !slices.Equal(got, want) {
 		t.Errorf("requests for a missing tag = %v, want %v", got, want)
@@ -613,7 +613,7 @@ func TestFetchTagged(t *testing.T) {
 
 // TestFetchTaggedResolvesToSubject: GitLab answers the schema tag with the
 // subject itself; FetchTagged reports what it got (the verbs reject it,
-// checklist 26).
+// distribution-spec v1.1.1, Referrers Tag Schema).
 func TestFetchTaggedResolvesToSubject(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{TagResolvesToSubject: true})
@@ -636,8 +636,8 @@ func TestDeleteManifest(t *testing.T) {
 		missing bool
 		want    error
 	}{
-		{name: "deleted", mode: fakeregistry.Mode{}},                                                          // checklist 45
-		{name: "delete disabled", mode: fakeregistry.Mode{DeleteDisabled: true}, want: target.ErrUnsupported}, // checklist 43, 47
+		{name: "deleted", mode: fakeregistry.Mode{}},                                                          // distribution-spec v1.1.1, Deleting Manifests
+		{name: "delete disabled", mode: fakeregistry.Mode{DeleteDisabled: true}, want: target.ErrUnsupported}, // distribution-spec v1.1.1, Referrers Tag Schema and Deleting Manifests
 		{name: "missing", mode: fakeregistry.Mode{}, missing: true, want: target.ErrNotFound},
 	}
 	for _, tt := range tests {
@@ -731,7 +731,7 @@ func TestPushBlob(t *testing.T) {
 	}
 }
 
-// TestResolve returns the exact descriptor of a tag or digest (checklist 57).
+// TestResolve returns the exact descriptor of a tag or digest (image-spec v1.1.1, Guidelines for Artifact Usage).
 func TestResolve(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})

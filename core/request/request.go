@@ -3,7 +3,7 @@
 // Request names a source (an OCI image layout or a static tree mounted in the
 // file system, or inline documents the host fetched itself), a subject and a
 // kind: List (the referrers, optionally nested and filtered), IndexFor (the
-// seed's index_for: the referrers index built by scanning subject fields) or
+// `referrers index-for`: the referrers index built by scanning subject fields) or
 // Check (package policy's verdict, as `referrers check` gives it).
 //
 // Handle is pure apart from reading the source: no network, no clock, no

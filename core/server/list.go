@@ -83,7 +83,7 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, rt route) *api
 }
 
 // listReferrers answers GET /v2/<name>/referrers/<digest>[?artifactType=]
-// (distribution-spec v1.1.1, "Listing Referrers"; checklist 15-17): always an
+// (distribution-spec v1.1.1, "Listing Referrers"; distribution-spec v1.1.1, Listing Referrers): always an
 // image index, never a 404 for a subject without referrers; the filter is
 // applied and said so in OCI-Filters-Applied. Entries are sorted by digest and
 // paged with ?last=<digest> (a Link names the next page).

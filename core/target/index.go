@@ -20,7 +20,7 @@ const (
 // DecodeIndex decodes and validates an image index as the Referrers API and the
 // tag schema return it: schemaVersion 2, mediaType the OCI index type (when
 // present), and descriptors with a valid digest, a media type and a
-// non-negative size (checklist 15). Unknown fields are ignored (checklist 55).
+// non-negative size (distribution-spec v1.1.1, Listing Referrers). Unknown fields are ignored (image-spec v1.1.1, Guidelines for Artifact Usage).
 func DecodeIndex(b []byte) (ocispec.Index, error) {
 	var idx ocispec.Index
 	if err := json.Unmarshal(b, &idx); err != nil {

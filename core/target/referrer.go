@@ -12,7 +12,7 @@ import (
 // nil when it has none. The entry's artifactType is the manifest's, else its
 // config's mediaType for an image manifest, else absent (an index); all
 // annotations are copied (distribution-spec v1.1.1 "Listing Referrers";
-// image-spec v1.1.1 manifest.md "subject"; checklist 38, 39).
+// image-spec v1.1.1, Image Manifest, subject; distribution-spec v1.1.1, Referrers Tag Schema).
 func ParseReferrer(desc ocispec.Descriptor, manifest []byte) (entry ocispec.Descriptor, subject *ocispec.Descriptor, err error) {
 	var m struct {
 		MediaType    string              `json:"mediaType"`

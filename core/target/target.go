@@ -19,7 +19,7 @@ import (
 
 // MaxManifestBytes caps every manifest and index read or written
 // (distribution-spec v1.1.1, "Pushing Manifests": registries SHOULD accept at least
-// 4 megabytes; checklist 14, 58).
+// 4 megabytes; distribution-spec v1.1.1, Pushing Manifests).
 const MaxManifestBytes = 4 << 20
 
 // Target is one repository of a store.
@@ -99,7 +99,7 @@ type ReferrersResult struct {
 	Manifests []ocispec.Descriptor
 	// FilterApplied is true when the store applied the artifactType filter
 	// (OCI-Filters-Applied lists artifactType, or the legacy annotation says so;
-	// checklist 18, 19).
+	// distribution-spec v1.1.1, Listing Referrers; the filtersApplied annotation of distribution-spec v1.1.0-rc1).
 	FilterApplied bool
 	// Source says how they were found: "api" for a registry, "scan" or "index" for trees.
 	Source string

@@ -17,8 +17,8 @@ import (
 )
 
 // Scanner finds referrers by reading stored manifests and grouping them by
-// their subject field (image-spec v1.1.1 manifest.md "subject"), the seed's
-// index_for. Each manifest is read once, capped at target.MaxManifestBytes and
+// their subject field (image-spec v1.1.1, Image Manifest, subject), as
+// `referrers index-for` does. Each manifest is read once, capped at target.MaxManifestBytes and
 // verified against its digest.
 type Scanner struct {
 	// FS is the tree.

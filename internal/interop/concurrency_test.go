@@ -20,7 +20,7 @@ const concurrentWriters = 16
 // registry without the API (distribution v3.1.2, which also ignores If-Match;
 // RATIONALE.md): 16 separate `referrers attach` processes to one subject at
 // once, for INTEROP_CONCURRENCY_ROUNDS rounds (default 2). Every attach must
-// succeed and all 16 must be listed, by us, oras and regctl (checklist 31-35).
+// succeed and all 16 must be listed, by us, oras and regctl (distribution-spec v1.1.1, Pushing Manifests with Subject and Referrers Tag Schema).
 // oras and regctl run the same race for the record; their survivors are
 // logged, not asserted.
 func TestConcurrentAttach(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 )
 
 // registries are the two real registries of the matrix: one with the
-// Referrers API (spec-checklist 13) and one without it, where every tool must
-// use the tag schema (checklist 22-28).
+// Referrers API (distribution-spec v1.1.1, Listing Referrers) and one without it, where every tool must
+// use the tag schema (distribution-spec v1.1.1, Unavailable Referrers API, Referrers Tag Schema and Pushing Manifests with Subject).
 var registries = []struct {
 	name  string
 	start func(t testing.TB) *oracle.Registry
@@ -131,7 +131,7 @@ var signature = artifact{
 // TestMatrix is the asymmetric interop matrix: producer × consumer × registry,
 // for each kind of artifact. The consumer must list the producer's artifact
 // exactly once, with the digest the producer reported, its artifactType and
-// its annotations (spec-checklist 1, 5, 13, 22, 57).
+// its annotations (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API; image-spec v1.1.1, Guidelines for Artifact Usage).
 func TestMatrix(t *testing.T) {
 	t.Parallel()
 	for _, rg := range registries {

@@ -11,7 +11,7 @@ import (
 
 // TestMixedState covers a registry that has the Referrers API and also holds a
 // fallback tag: oras, told to use the tag schema, wrote one on olareg. We list
-// each referrer exactly once, the tag's and the API's (spec-checklist 59, 60);
+// each referrer exactly once, the tag's and the API's (distribution-spec v1.1.1, Upgrade Procedures);
 // peers, which read the API only, are recorded.
 func TestMixedState(t *testing.T) {
 	t.Parallel()
@@ -61,7 +61,7 @@ func TestMixedState(t *testing.T) {
 	}
 
 	// olareg v0.2.2's API does not list the referrer whose fallback tag oras
-	// wrote (checklist 60 says it must). Assert it, so the day the pinned
+	// wrote (distribution-spec v1.1.1, Upgrade Procedures says it must). Assert it, so the day the pinned
 	// registry changes, this test says so.
 	api := getJSON(t, "http://"+reg.Host+"/v2/"+repo+"/referrers/"+subject.Digest.String())
 	if strings.Contains(api, tagOnly) {

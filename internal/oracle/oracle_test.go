@@ -14,7 +14,7 @@ func TestMain(m *testing.M) {
 }
 
 // TestRegistries checks that each registry starts and answers the Referrers
-// API the way the interop tests assume (spec-checklist 13, 14).
+// API the way the interop tests assume (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API).
 func TestRegistries(t *testing.T) {
 	t.Parallel()
 	const empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"

@@ -77,7 +77,7 @@ var crashServingLine = regexp.MustCompile(`^serving static:(.+) on http://([^\s(
 // is started a last time and the tree is checked through it and offline:
 // every acknowledged (201) manifest and blob reads back byte-identical; the
 // subject's referrers as served equal a scan of the stored manifests
-// (static.Tree.IndexFor, the seed's index_for); the pre-rendered index holds
+// (static.Tree.IndexFor, as `referrers index-for` builds it); the pre-rendered index holds
 // every acknowledged push and nothing that is not stored; every blob and
 // manifest file hashes to its name; DIR/_uploads is gone. Leftover temporary
 // files of the atomic writer (.tmp-*) are counted and must not be visible
