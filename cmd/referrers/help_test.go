@@ -157,3 +157,19 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenHelp pins the help of every command, the top-level usage, the
+// "did you mean" answers and the completion scripts (testdata/golden/help/;
+// -update rewrites them).
+func TestGoldenHelp(t *testing.T) {
+	t.Parallel()
+	cases := [][]string{{"help"}, {"lsit", "x"}, {"list", "--artifact-typ", "a/b", "x"}, {"completion", "bash"},
+		{"completion", "zsh"}, {"completion", "fish"}}
+	for _, c := range commands {
+		cases = append(cases, []string{"help", c.name})
+	}
+	for _, args := range cases {
+		r := runCLI(t, args...)
+		checkGolden(t, "help/"+strings.ReplaceAll(strings.Join(args, "_"), "/", "-")+".golden", goldenText(args, r))
+	}
+}
