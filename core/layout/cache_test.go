@@ -33,7 +33,7 @@ func referrersSource(t *testing.T, l *Layout, f *fixture) (string, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r.Source, len(r.Manifests)
+	return string(r.Source), len(r.Manifests)
 }
 
 // TestScanCacheMemory proves the in-memory scan cache: the first listing

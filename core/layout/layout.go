@@ -623,15 +623,15 @@ func (l *Layout) Referrers(ctx context.Context, subject digest.Digest, artifactT
 		if err != nil {
 			return target.ReferrersResult{}, err
 		}
-		return target.ReferrersResult{Manifests: found, Source: "scan"}, nil
+		return target.ReferrersResult{Manifests: found, Source: target.SourceScan}, nil
 	}
 	s, scanned, err := l.viewScanned(true)
 	if err != nil {
 		return target.ReferrersResult{}, err
 	}
-	source := "index"
+	source := target.SourceIndex
 	if scanned {
-		source = "scan"
+		source = target.SourceScan
 	}
 	return target.ReferrersResult{Manifests: append([]ocispec.Descriptor(nil), s.Referrers[subject]...), Source: source}, nil
 }

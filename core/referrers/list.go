@@ -259,7 +259,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		case err == nil:
 			c.setRepo(t.Name(), func(r *repoState) { r.cap = capAPI })
 			descs, applied, used = r.Manifests, r.FilterApplied && serverFilter != "", ModeAPI
-			if r.Source == string(ModeScan) || r.Source == string(ModeIndex) {
+			if r.Source == target.SourceScan || r.Source == target.SourceIndex {
 				used = Mode(r.Source)
 			}
 		case errors.Is(err, target.ErrUnsupported) && mode == ModeAPI:

@@ -700,7 +700,7 @@ func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artif
 		u.RawQuery = url.Values{"artifactType": {artifactType}}.Encode()
 	}
 	var res target.ReferrersResult
-	res.Source = "api"
+	res.Source = target.SourceAPI
 	res.FilterApplied = artifactType != ""
 	seen := map[string]bool{}
 	for page := 0; ; page++ {

@@ -76,7 +76,7 @@ func TestReferrersBehaviours(t *testing.T) {
 				if got := res.Manifests[0]; got.Digest != want.Digest || got.ArtifactType != sbomType || got.Annotations["test.note"] != "a" {
 					t.Errorf("Manifests[0] = %+v, want digest %s, artifactType %s, annotation", got, want.Digest, sbomType) // distribution-spec v1.1.1, Listing Referrers
 				}
-				if got, want := res.Source, "api"; got != want {
+				if got, want := res.Source, target.SourceAPI; got != want {
 					t.Errorf("Source = %q, want %q", got, want)
 				}
 				return

@@ -166,7 +166,7 @@ func (d *documents) DeleteManifest(context.Context, digest.Digest) error { retur
 // Referrers scans every document's subject field (image-spec v1.1.1,
 // "subject"); a document that is not a manifest with a subject is skipped.
 func (d *documents) Referrers(_ context.Context, subject digest.Digest, _ string) (target.ReferrersResult, error) {
-	res := target.ReferrersResult{Source: "scan", Manifests: []ocispec.Descriptor{}}
+	res := target.ReferrersResult{Source: target.SourceScan, Manifests: []ocispec.Descriptor{}}
 	for _, dg := range d.order {
 		doc := d.byDigest[dg]
 		desc := ocispec.Descriptor{MediaType: doc.MediaType, Digest: doc.Digest, Size: int64(len(doc.Data))}

@@ -158,12 +158,12 @@ func (s *Server) referrersOf(ctx context.Context, t *static.Tree, name string, d
 		// the scan has no cap, and the answer is paged
 		var idx ocispec.Index
 		idx, err = t.IndexFor(ctx, d)
-		res = target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}
+		res = target.ReferrersResult{Manifests: idx.Manifests, Source: target.SourceScan}
 	}
 	switch {
 	case err == nil:
 		entries := sorted(res.Manifests)
-		if res.Source == "index" && settled(newest, time.Now()) {
+		if res.Source == target.SourceIndex && settled(newest, time.Now()) {
 			s.indexes.put(key, stamp, entries)
 		}
 		return entries, nil

@@ -424,13 +424,13 @@ func (t *Tree) Referrers(ctx context.Context, subject digest.Digest, artifactTyp
 		return target.ReferrersResult{}, err
 	}
 	if ok {
-		return target.ReferrersResult{Manifests: entries, Source: "index"}, nil
+		return target.ReferrersResult{Manifests: entries, Source: target.SourceIndex}, nil
 	}
 	idx, err := t.IndexFor(ctx, subject)
 	if err != nil {
 		return target.ReferrersResult{}, err
 	}
-	return target.ReferrersResult{Manifests: idx.Manifests, Source: "scan"}, nil
+	return target.ReferrersResult{Manifests: idx.Manifests, Source: target.SourceScan}, nil
 }
 
 // stored lists the manifests stored under a digest name.

@@ -101,9 +101,22 @@ type ReferrersResult struct {
 	// (OCI-Filters-Applied lists artifactType, or the legacy annotation says so;
 	// distribution-spec v1.1.1, Listing Referrers; the filtersApplied annotation of distribution-spec v1.1.0-rc1).
 	FilterApplied bool
-	// Source says how they were found: "api" for a registry, "scan" or "index" for trees.
-	Source string
+	// Source says how they were found.
+	Source Source
 }
+
+// Source is how a store found referrers.
+type Source string
+
+// The sources of a ReferrersResult.
+const (
+	// SourceAPI is a registry's Referrers API.
+	SourceAPI Source = "api"
+	// SourceScan is a scan of the stored manifests' subject fields.
+	SourceScan Source = "scan"
+	// SourceIndex is an index a tree keeps (a pre-rendered referrers file).
+	SourceIndex Source = "index"
+)
 
 // NewIndex returns the referrers index listing entries (sorted by digest, as
 // the verbs render every index), as a registry's Referrers API answers it.

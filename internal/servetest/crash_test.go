@@ -795,7 +795,7 @@ func crashOffline(t *testing.T, ctx context.Context, dir string, subject digest.
 			t.Errorf("scan entry %s: artifactType %q, mediaType %q", d, e.ArtifactType, e.MediaType)
 		}
 	}
-	return scan, lib, res.Source
+	return scan, lib, string(res.Source)
 }
 
 func crashSet(t *testing.T, what string, ds []ocispec.Descriptor) map[digest.Digest]ocispec.Descriptor {
