@@ -36,9 +36,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/static"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/core/tree"
 )
 
 // ErrUnsafe is a name or value of the tree that a server configuration

@@ -8,7 +8,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/core/tree"
+	"github.com/oci-referrers/referrers/core/internal/tree"
 )
 
 // Init makes dir an empty OCI image layout (image-spec v1.1.1

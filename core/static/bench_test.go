@@ -32,9 +32,9 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/static"
-	"github.com/oci-referrers/referrers/core/tree"
 	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
 	"github.com/oci-referrers/referrers/internal/treetest"
 )

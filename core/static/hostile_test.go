@@ -9,9 +9,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/core/tree"
 	"github.com/oci-referrers/referrers/internal/treetest"
 )
 

@@ -18,8 +18,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/core/tree"
 )
 
 // freshness is what the tree's timestamps say, read under the lock.

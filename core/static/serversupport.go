@@ -12,9 +12,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/core/tree"
 )
 
 // Tags lists the repository's tags, sorted: the files of the manifests

@@ -33,7 +33,6 @@ import (
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/static"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/core/tree"
 	"github.com/oci-referrers/referrers/internal/oracle"
 )
 
@@ -844,7 +843,7 @@ func crashSameSet(t *testing.T, gotName string, got map[digest.Digest]ocispec.De
 func crashPrerendered(t *testing.T, dir string, subject digest.Digest) (map[digest.Digest]ocispec.Descriptor, bool, string) {
 	t.Helper()
 	base := filepath.Join(dir, "v2", filepath.FromSlash(crashRepo))
-	b, err := tree.ReadFile(os.DirFS(dir), "v2/"+crashRepo+"/referrers/"+subject.String(), target.MaxManifestBytes)
+	b, err := readFile(os.DirFS(dir), "v2/"+crashRepo+"/referrers/"+subject.String(), target.MaxManifestBytes)
 	if errors.Is(err, target.ErrNotFound) {
 		// A push killed mid-way removes the subject's index (and the
 		// marker) before it writes the manifest: readers then scan. There
@@ -903,16 +902,16 @@ func crashCheckTree(t *testing.T, dir string, subject digest.Digest, subjectByte
 				t.Errorf("%s is not named by a digest", p)
 				return nil
 			}
-			if _, err := tree.ReadVerified(fsys, p, d, crashMaxBody); err != nil {
+			if _, err := readVerified(fsys, p, d, crashMaxBody); err != nil {
 				t.Errorf("blob file: %v", err)
 			}
 		case parent == base+"/manifests" && strings.HasSuffix(name, ".mediatype"):
-			b, err := tree.ReadFile(fsys, p, 1024)
+			b, err := readFile(fsys, p, 1024)
 			if err != nil || string(b) != ocispec.MediaTypeImageManifest {
 				t.Errorf("sidecar %s holds %q (%v), want %q", p, b, err, ocispec.MediaTypeImageManifest)
 			}
 		case parent == base+"/manifests" && name == crashTag:
-			b, err := tree.ReadFile(fsys, p, target.MaxManifestBytes)
+			b, err := readFile(fsys, p, target.MaxManifestBytes)
 			if err != nil || !bytes.Equal(b, subjectBytes) {
 				t.Errorf("tag file %s does not hold the subject (%v)", p, err)
 			}
@@ -922,12 +921,12 @@ func crashCheckTree(t *testing.T, dir string, subject digest.Digest, subjectByte
 				t.Errorf("%s is named neither by the tag nor by a digest", p)
 				return nil
 			}
-			if _, err := tree.ReadVerified(fsys, p, d, target.MaxManifestBytes); err != nil {
+			if _, err := readVerified(fsys, p, d, target.MaxManifestBytes); err != nil {
 				t.Errorf("manifest file: %v", err)
 			}
 		case parent == base+"/referrers" && name == ".complete":
 		case parent == base+"/referrers" && strings.HasSuffix(name, ".mediatype"):
-			b, err := tree.ReadFile(fsys, p, 1024)
+			b, err := readFile(fsys, p, 1024)
 			if err != nil || string(b) != ocispec.MediaTypeImageIndex {
 				t.Errorf("sidecar %s holds %q (%v), want %q", p, b, err, ocispec.MediaTypeImageIndex)
 			}
@@ -935,7 +934,7 @@ func crashCheckTree(t *testing.T, dir string, subject digest.Digest, subjectByte
 			if d, err := digest.Parse(name); err != nil || d != subject {
 				t.Errorf("referrers index %s: not of the subject %s", p, subject)
 			}
-			b, err := tree.ReadFile(fsys, p, target.MaxManifestBytes)
+			b, err := readFile(fsys, p, target.MaxManifestBytes)
 			if err == nil {
 				_, err = target.DecodeIndex(b)
 			}
@@ -1046,4 +1045,31 @@ func crashHead(s []string, n int) []string {
 		return append(s[:n:n], fmt.Sprintf("... (%d more)", len(s)-n))
 	}
 	return s
+}
+
+// readFile reads name from fsys, at most limit bytes; a missing file is
+// target.ErrNotFound.
+func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", name, target.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return b, err
+}
+
+// readVerified is readFile of a file named by its digest d, checked.
+func readVerified(fsys fs.FS, name string, d digest.Digest, limit int64) ([]byte, error) {
+	b, err := readFile(fsys, name, limit)
+	if err == nil && d.Algorithm().FromBytes(b) != d {
+		err = fmt.Errorf("%s does not hold the content of %s: %w", name, d, target.ErrDigestMismatch)
+	}
+	return b, err
 }
