@@ -2,10 +2,7 @@ package static
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -20,14 +17,7 @@ var (
 // OpenBlob implements target.BlobReader: the blob file, verified against
 // desc as it is read.
 func (t *Tree) OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	f, err := t.FetchBlob(desc.Digest)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: blob %s: %w", t.Name(), desc.Digest, target.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return target.VerifyBlob(f, desc), nil
+	return target.OpenFileBlob(t.Name(), t.FetchBlob, desc)
 }
 
 // MountBlobFrom implements target.BlobMounter for a repository of the same

@@ -2,8 +2,10 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -76,3 +78,17 @@ func (v *verifiedBlob) Read(p []byte) (int, error) {
 }
 
 func (v *verifiedBlob) Close() error { return v.rc.Close() }
+
+// OpenFileBlob is OpenBlob for a store that keeps blobs as files: open is the
+// store's own blob open (store names it in errors); a missing file is
+// ErrNotFound, and what is read is verified against desc.
+func OpenFileBlob(store string, open func(digest.Digest) (fs.File, error), desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f, err := open(desc.Digest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: blob %s: %w", store, desc.Digest, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return VerifyBlob(f, desc), nil
+}
