@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -114,6 +115,14 @@ func TestPlatformAllAndChildren(t *testing.T) {
 		if !strings.Contains(r.summary, "child linux/amd64") || !strings.Contains(r.summary, "child linux/arm64") ||
 			!strings.Contains(r.stdout, "child linux/amd64 "+f.subject.String()+": 2 referrers") {
 			t.Errorf("children missing:\nstdout:\n%s\nsummary:\n%s", r.stdout, r.summary)
+		}
+		var kids []struct {
+			Platform  string
+			Referrers []json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(r.outputs["children"]), &kids); err != nil || len(kids) != 2 ||
+			kids[0].Platform != "linux/amd64" || len(kids[0].Referrers) != 2 || kids[1].Platform != "linux/arm64" {
+			t.Errorf("children output %q (%v): want amd64 with 2 referrers, then arm64", r.outputs["children"], err)
 		}
 		list["latest"] = "true"
 		r = f.run(t, step{inputs: list})

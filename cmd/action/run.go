@@ -475,6 +475,9 @@ func (a *action) listed(ctx context.Context, repo *registry.Repository, subject 
 	a.setOutput("count", fmt.Sprint(len(idx.Manifests)))
 	a.setOutput("mode", string(res.Mode))
 	a.setOutput("fallback-tag", tag)
+	if len(res.Children) > 0 {
+		a.setOutput("children", compact(res.Children))
+	}
 	for _, ch := range res.Children {
 		a.gha.Infof("child %s %s: %s", display.Text(ch.Platform), display.Text(ch.Descriptor.Digest.String()), referrersCount(len(ch.Referrers)))
 	}

@@ -102,7 +102,7 @@ var inputNames = []string{
 }
 
 var outputNames = []string{
-	"digest", "reference", "subject-digest", "mode", "fallback-tag", "referrers", "count", "result",
+	"digest", "reference", "subject-digest", "mode", "fallback-tag", "referrers", "children", "count", "result",
 }
 
 func TestActionYAML(t *testing.T) {
