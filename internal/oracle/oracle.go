@@ -205,16 +205,30 @@ http:
 
 func start(t testing.TB, kind string, api bool, mk func(port int, dir string) *exec.Cmd) *Registry {
 	t.Helper()
+	host, _, logPath := startProcess(t, kind, mk, func(host string, exited <-chan error) error {
+		return waitReady(host, exited)
+	})
+	return &Registry{Kind: kind, Host: host, API: api, LogPath: logPath}
+}
+
+// startProcess starts the server mk builds for a free loopback port and a
+// fresh temporary directory, its output in DIR/KIND.log, and waits until
+// ready says it serves; up to three attempts (a port taken in between). The
+// process is killed when the test ends, and the end of its log printed if
+// the test failed. It returns HOST:PORT, the directory and the log's path.
+func startProcess(t testing.TB, kind string, mk func(port int, dir string) *exec.Cmd,
+	ready func(host string, exited <-chan error) error) (host, dir, logPath string) {
+	t.Helper()
+	readLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		dir := t.TempDir()
+		dir = t.TempDir()
 		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := &Registry{Kind: kind, Host: "127.0.0.1:" + strconv.Itoa(port), API: api,
-			LogPath: filepath.Join(dir, kind+".log")}
-		logf, err := os.Create(r.LogPath)
+		host, logPath = "127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, kind+".log")
+		logf, err := os.Create(logPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,23 +240,23 @@ func start(t testing.TB, kind string, api bool, mk func(port int, dir string) *e
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait(); logf.Close() }()
-		if err := waitReady(r.Host, exited); err != nil {
+		if err := ready(host, exited); err != nil {
 			_ = cmd.Process.Kill()
 			<-exited
-			lastErr = fmt.Errorf("%s did not start: %v\n%s", kind, err, tail(r.Log(), 20))
+			lastErr = fmt.Errorf("%s did not start: %v\n%s", kind, err, tail(readLog(), 20))
 			continue
 		}
 		t.Cleanup(func() {
 			_ = cmd.Process.Kill()
 			<-exited
 			if t.Failed() {
-				t.Logf("%s log (last lines):\n%s", kind, tail(r.Log(), 40))
+				t.Logf("%s log (last lines):\n%s", kind, tail(readLog(), 40))
 			}
 		})
-		return r
+		return host, dir, logPath
 	}
 	t.Fatal(lastErr)
-	return nil
+	return "", "", ""
 }
 
 func freePort() (int, error) {
