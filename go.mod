@@ -11,6 +11,6 @@ require (
 
 // golang.org/x/sys is not ours: wazero v1.12.0 requires it (its
 // internal/platform reads CPU features through golang.org/x/sys/cpu), so it
-// is linked into wasm/host and examples/policy-host only, never the CLI, the
-// Action or the WASI module.
+// is linked into wasm/host and the examples that use it (policy-host,
+// policy-pool) only, never the CLI, the Action or the WASI module.
 require golang.org/x/sys v0.44.0 // indirect
