@@ -244,15 +244,20 @@ func isZeroDefault(f *flag.Flag) bool {
 func flagsOf() map[string]*flag.FlagSet {
 	out := map[string]*flag.FlagSet{}
 	for _, c := range commands {
-		fc := &flagCapture{}
-		e := env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""),
-			stdout: io.Discard, stderr: fc, timeout: &commandTimeout{}}
-		if err := c.run(context.Background(), e, nil); !errors.Is(err, errCaptured) || fc.fs == nil {
-			panic(fmt.Sprintf("command %s did not reach its flag parsing: %v", c.name, err))
-		}
-		out[c.name] = fc.fs
+		out[c.name] = c.flags()
 	}
 	return out
+}
+
+// flags builds the command's flag set, as the command builds it.
+func (c command) flags() *flag.FlagSet {
+	fc := &flagCapture{}
+	e := env{getenv: func(string) string { return "" }, stdin: strings.NewReader(""),
+		stdout: io.Discard, stderr: fc, timeout: &commandTimeout{}}
+	if err := c.run(context.Background(), e, nil); !errors.Is(err, errCaptured) || fc.fs == nil {
+		panic(fmt.Sprintf("command %s did not reach its flag parsing: %v", c.name, err))
+	}
+	return fc.fs
 }
 
 // flagCapture is the stderr of a command run by flagsOf.
