@@ -151,11 +151,11 @@ type child struct {
 // dropped them). With --depth > 1 it prints
 // {"subject", "mode", "referrers": [{"descriptor", "mode", "referrers"}]}.
 func writeJSON(w io.Writer, res referrers.ListResult, depth int) error {
+	if depth <= 1 {
+		return writeIndexJSON(w, res.Index())
+	}
 	enc := json.NewEncoder(display.NewJSONWriter(w))
 	enc.SetIndent("", "  ")
-	if depth <= 1 {
-		return enc.Encode(res.Index())
-	}
 	return enc.Encode(struct {
 		Subject   ocispec.Descriptor `json:"subject"`
 		Mode      referrers.Mode     `json:"mode"`

@@ -1,6 +1,7 @@
 package display
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -20,10 +21,10 @@ import (
 // '#', so every rewrite falls inside a string. b is returned unchanged when
 // there is nothing to rewrite.
 func JSON(b []byte) []byte {
-	s := string(b)
-	if safeJSON(s) {
+	if safeJSON(b) {
 		return b
 	}
+	s := string(b)
 	out := make([]byte, 0, len(b)+32)
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -47,13 +48,16 @@ func JSON(b []byte) []byte {
 	return out
 }
 
-func safeJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == 0x7f || c >= utf8.RuneSelf || c < 0x20 && c != '\n' && c != '\t' && c != '\r' {
+// safeJSON reports whether b needs no rewrite. It reads b in place: a list of
+// 2,000 referrers is written in 2,000 pieces, and a string copy of each was
+// most of the garbage of the writing.
+func safeJSON(b []byte) bool {
+	for _, c := range b {
+		if c == 0x7f || c >= utf8.RuneSelf || c < 0x20 && c != '\n' && c != '\t' && c != '\r' {
 			return false
 		}
 	}
-	return !hasMarker(s)
+	return !bytes.Contains(b, []byte("##")) || !hasMarker(string(b))
 }
 
 // appendU writes r as a JSON \u escape, a UTF-16 surrogate pair above U+FFFF.

@@ -136,12 +136,16 @@ func (c *Client) listOne(ctx context.Context, t target.Target, subject ocispec.D
 	res.Mode = used
 	visited := map[digest.Digest]bool{subject.Digest: true}
 	level := make([]*Node, 0, len(top))
-	for _, d := range top {
-		if visited[d.Digest] {
-			continue
+	nodes := make([]Node, len(top)) // one allocation, not one per node
+	for i, d := range top {
+		if d.Digest == subject.Digest {
+			continue // top is sorted and unique: only the subject repeats
 		}
-		visited[d.Digest] = true
-		level = append(level, &Node{Descriptor: d})
+		if depth > 1 {
+			visited[d.Digest] = true
+		}
+		nodes[i].Descriptor = d
+		level = append(level, &nodes[i])
 	}
 	res.Referrers = level
 	count := len(level)
@@ -322,9 +326,12 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 	return out, used, warnings, nil
 }
 
+// dedupe keeps the first entry of each digest (the Referrers API's before the
+// tag schema's), in place: a list of 2,000 referrers is copied often enough
+// on its way out.
 func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
 	seen := make(map[digest.Digest]bool, len(ds))
-	out := make([]ocispec.Descriptor, 0, len(ds))
+	out := ds[:0]
 	for _, d := range ds {
 		if !seen[d.Digest] {
 			seen[d.Digest] = true

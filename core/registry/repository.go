@@ -684,12 +684,14 @@ func (r *Repository) DeleteManifest(ctx context.Context, d digest.Digest) error 
 }
 
 // Referrers implements target.Target with the Referrers API
-// (distribution-spec v1.1.1, "Listing Referrers"): the artifactType filter is sent
-// when one is asked for (never empty, distribution-spec v1.1.1, Listing Referrers), Link rel="next" pages are
-// followed and merged (distribution-spec v1.1.1, Listing Referrers) with relative URLs resolved, other hosts or
-// schemes refused, loops detected and pages, bytes and entries capped (checklist
-// 13, 14). Only the first page decides "unsupported" (distribution-spec v1.1.1, Listing Referrers and Unavailable Referrers API); a
-// later page that fails is an error, never a partial list.
+// (distribution-spec v1.1.1, "Listing Referrers"): the artifactType filter is
+// sent when one is asked for (never empty), Link rel="next" pages (RFC 8288)
+// are followed and merged with relative URLs resolved, other hosts or schemes
+// refused, loops detected and pages, bytes and entries capped (the client's
+// bounds against a hostile registry, see docs/safety.md). Only the first page
+// decides "unsupported" (distribution-spec v1.1.1, Listing Referrers and
+// Unavailable Referrers API); a later page that fails is an error, never a
+// partial list.
 func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
 	what := fmt.Sprintf("list referrers of %s@%s", r.Name(), subject)
 	u, err := url.Parse(r.url("referrers/" + subject.String()))
@@ -730,7 +732,11 @@ func (r *Repository) Referrers(ctx context.Context, subject digest.Digest, artif
 			return target.ReferrersResult{}, fmt.Errorf("%s: page %d: %w", what, page+1, err)
 		}
 		res.FilterApplied = res.FilterApplied && applied
-		res.Manifests = append(res.Manifests, idx.Manifests...)
+		if res.Manifests == nil {
+			res.Manifests = idx.Manifests // the first page: no copy
+		} else {
+			res.Manifests = append(res.Manifests, idx.Manifests...)
+		}
 		if len(res.Manifests) > r.client.maxEntries {
 			return target.ReferrersResult{}, fmt.Errorf("%s: more than %d referrers: %w", what, r.client.maxEntries, target.ErrTooLarge)
 		}

@@ -22,9 +22,12 @@ const (
 // present), and descriptors with a valid digest, a media type and a
 // non-negative size (distribution-spec v1.1.1, Listing Referrers). Unknown fields are ignored (image-spec v1.1.1, Guidelines for Artifact Usage).
 func DecodeIndex(b []byte) (ocispec.Index, error) {
-	var idx ocispec.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return ocispec.Index{}, fmt.Errorf("not an image index: %w: %w", err, ErrInvalidManifest)
+	idx, ok := decodeIndexFast(b)
+	if !ok {
+		idx = ocispec.Index{}
+		if err := json.Unmarshal(b, &idx); err != nil {
+			return ocispec.Index{}, fmt.Errorf("not an image index: %w: %w", err, ErrInvalidManifest)
+		}
 	}
 	if idx.SchemaVersion != 2 {
 		return ocispec.Index{}, fmt.Errorf("not an image index: schemaVersion %d: %w", idx.SchemaVersion, ErrInvalidManifest)
