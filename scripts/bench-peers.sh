@@ -223,6 +223,40 @@ for p in "${seedpids[@]}"; do
 done
 cat "$results"/seed-*.txt >&2
 
+# --- floor: the same requests with no client work ----------------------------
+
+# For the list rows, the time a client that does nothing but the requests the
+# operation needs would take: curl sending them over one connection (the
+# children of a depth-2 listing 8 at a time, as ours), its output thrown away.
+# The registry's time to answer is the same for every client, so floor/oras is
+# the lowest ratio any client could reach; a target below it cannot be met.
+declare -A floor_cmd
+accept_m='Accept: application/vnd.oci.image.manifest.v1+json'
+accept_i='Accept: application/vnd.oci.image.index.v1+json'
+for kind in olareg distribution; do
+  h=${host_of[$kind]}
+  subj=$(curl -sfI -H "$accept_m" "http://$h/v2/many/manifests/v1" | tr -d '\r' |
+    awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
+  [[ $subj == sha256:* ]] || die "no digest for $h/many:v1"
+  head_cmd="curl -sf -o /dev/null -I -H '$accept_m' http://$h/v2/many/manifests/v1"
+  "$ours" list "$h/many:v1" --plain-http --format json | grep -o 'sha256:[0-9a-f]\{64\}' |
+    sort -u >"$work/referrers-$kind.txt"
+  if [[ $kind == olareg ]]; then
+    top="--next -s -o /dev/null http://$h/v2/many/referrers/$subj"
+    floor_cmd[$kind:list-many]="$head_cmd $top"
+    sed "s#.*#url = \"http://$h/v2/many/referrers/&\"\noutput = \"/dev/null\"#" \
+      "$work/referrers-$kind.txt" >"$work/floor-deep-$kind.curl"
+    floor_cmd[$kind:list-deep]="$head_cmd $top && curl -s --no-progress-meter -Z --parallel-max 8 -K $work/floor-deep-$kind.curl"
+  else
+    # the tag schema index (the API probe, answered 404, can go at the same
+    # time and is left out), the tag list, and the one referrer's own index
+    top="--next -s -o /dev/null -H '$accept_i' http://$h/v2/many/manifests/sha256-${subj#sha256:}"
+    floor_cmd[$kind:list-many]="$head_cmd $top"
+    sig=$(curl -s "http://$h/v2/many/tags/list" | grep -o 'sha256-[0-9a-f]\{64\}' | grep -v "${subj#sha256:}" | head -1)
+    floor_cmd[$kind:list-deep]="$head_cmd $top --next -s -o /dev/null http://$h/v2/many/tags/list --next -s -o /dev/null -H '$accept_i' http://$h/v2/many/manifests/$sig"
+  fi
+done
+
 # --- commands ---------------------------------------------------------------
 
 # other KIND: the registry a copy into KIND comes from.
@@ -382,6 +416,9 @@ bench() {
     for tool in ours oras regctl; do
       args+=(-n "$tool" "$(cmd "$tool" "$op" "${host_of[$kind]}")")
     done
+    if [[ -n ${floor_cmd[$kind:$op]:-} ]]; then
+      args+=(-n floor "${floor_cmd[$kind:$op]}")
+    fi
     hyperfine --style basic "${args[@]}" \
       --export-json "$out.$round.json" --export-markdown "$out.$round.md" >&2
     jsons+=("$out.$round.json")
@@ -523,6 +560,32 @@ table() {
   done
 }
 
+# floor_table: the list rows' floor (see floor_cmd) beside ours and oras.
+floor_table() {
+  local kind op target f o u
+  echo "| registry | operation | floor | ours | oras | floor/oras | ours/oras | time target | reachable |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for kind in olareg distribution; do
+    for op in list-many list-deep; do
+      f=$(stat "$kind" "$op" floor median)
+      u=$(stat "$kind" "$op" ours median)
+      o=$(stat "$kind" "$op" oras median)
+      case $kind:$op in
+        *:list-many) target=0.5 ;;
+        distribution:list-deep) target=0.1 ;;
+        *) target=0.7 ;;
+      esac
+      local reach="no: the floor is above it"
+      le "$f" "$o" "$target" && reach=yes
+      printf '| %s | %s | %s | %s | %s | %s | %s | ≤ %s | %s |\n' "$kind" "$(label "$op")" \
+        "$(fmt_time "$f" "$(stat "$kind" "$op" floor mean)" "$(stat "$kind" "$op" floor stddev)")" \
+        "$(fmt_time "$u" "$(stat "$kind" "$op" ours mean)" "$(stat "$kind" "$op" ours stddev)")" \
+        "$(fmt_time "$o" "$(stat "$kind" "$op" oras mean)" "$(stat "$kind" "$op" oras stddev)")" \
+        "$(ratio "$f" "$o")" "$(ratio "$u" "$o")" "$target" "$reach"
+    done
+  done
+}
+
 # oras discover without --depth also asks for the referrers of each referrer.
 oras_default_requests() {
   local kind=$1 h=${host_of[$1]} before after
@@ -586,6 +649,18 @@ EOF
 EOF
   table distribution
   cat <<EOF
+
+## The registry's floor for the list rows
+
+What a client that only sends the requests would take: \`curl\` sending, over one
+connection, the requests the operation needs (resolve the tag; the Referrers API GET, or
+on distribution the tag schema index; at depth 2 on olareg every referrer's API GET, 8 at
+a time; on distribution the tag list and the one referrer tag that exists), its output
+discarded. It runs in the same rounds as the three tools. The registry's share of the time
+is the same for every client, so floor/oras is the lowest ratio any client could reach on
+that row: where it is above the target, no client meets it on this machine.
+
+$(floor_table)
 
 ## How each operation is run
 
