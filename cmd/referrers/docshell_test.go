@@ -68,12 +68,13 @@ type shellWorld struct {
 	multi digest.Digest // the golden trees' index "multi", tagged 1.0 and 1.2 in the copies
 	env   map[string]string
 
-	mu     sync.Mutex
-	regs   map[string]*fakeregistry.Registry // by document host
-	seeded map[string]bool                   // "host/repo:tag"
-	roles  map[string]digest.Digest          // "host/repo role": subject, leaf, sbom, stale
-	addrs  map[string]string                 // a serve address of the documents -> the real one
-	stops  []func()
+	mu      sync.Mutex
+	regs    map[string]*fakeregistry.Registry // by document host
+	seeded  map[string]bool                   // "host/repo:tag"
+	roles   map[string]digest.Digest          // "host/repo role": subject, leaf, sbom, stale
+	addrs   map[string]string                 // a serve address of the documents -> the real one
+	claimed map[string]bool                   // the docClaims checked
+	stops   []func()
 }
 
 func newShellWorld(t *testing.T) *shellWorld {
@@ -81,7 +82,7 @@ func newShellWorld(t *testing.T) *shellWorld {
 	w := &shellWorld{
 		t: t, dir: t.TempDir(), env: map[string]string{},
 		regs: map[string]*fakeregistry.Registry{}, seeded: map[string]bool{},
-		roles: map[string]digest.Digest{}, addrs: map[string]string{},
+		roles: map[string]digest.Digest{}, addrs: map[string]string{}, claimed: map[string]bool{},
 	}
 	for k, v := range docEnv {
 		w.env[k] = v
@@ -648,6 +649,57 @@ func (w *shellWorld) expected(comment string) (*regexp.Regexp, bool) {
 	return regexp.MustCompile("^" + pat + "$"), true
 }
 
+// docClaims check what a command's comment says beyond its exit code, by
+// "FILE: COMMENT": prev is the result of the command before (nil if none).
+var docClaims = map[string]func(w *shellWorld, prev *shellResult, r shellResult) error{
+	"docs/serve.md: read-only on 127.0.0.1:5000": func(w *shellWorld, _ *shellResult, _ shellResult) error {
+		return w.startUpload("127.0.0.1:5000", "", http.StatusMethodNotAllowed)
+	},
+	"docs/serve.md: writes need the token": func(w *shellWorld, _ *shellResult, _ shellResult) error {
+		if err := w.startUpload("127.0.0.1:5000", "", http.StatusUnauthorized); err != nil {
+			return err
+		}
+		return w.startUpload("127.0.0.1:5000", "Bearer "+w.env["TOKEN"], http.StatusAccepted)
+	},
+	"docs/serve.md: the same referrers, offline": func(w *shellWorld, prev *shellResult, r shellResult) error {
+		m := regexp.MustCompile(`(?m)^Digest: (sha256:[0-9a-f]{64})$`).FindStringSubmatch(prev.stdout)
+		if m == nil {
+			return fmt.Errorf("the oras attach before printed no digest:\n%s", prev.stdout)
+		}
+		if !strings.Contains(r.stdout, m[1]) {
+			return fmt.Errorf("the referrer oras attached through serve, %s, is not listed offline:\n%s", m[1], r.stdout)
+		}
+		return nil
+	},
+}
+
+// startUpload starts a blob upload at the serve standing for a document's
+// address, with an Authorization header if given, and wants status.
+func (w *shellWorld) startUpload(docAddress, auth string, want int) error {
+	w.mu.Lock()
+	real, ok := w.addrs[docAddress]
+	w.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no serve for %s", docAddress)
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+real+"/v2/app/blobs/uploads/", nil)
+	if err != nil {
+		return err
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST /v2/app/blobs/uploads/ (Authorization %q): %s, want %d", auth, resp.Status, want)
+	}
+	return nil
+}
+
 // runShellBlock runs a block's lines in order in w; a `# -> OUTPUT` comment
 // line after a command is what the command must print.
 func (w *shellWorld) runShellBlock(b docBlock) int {
@@ -675,6 +727,12 @@ func (w *shellWorld) runShellBlock(b docBlock) int {
 			}
 			last = nil
 			continue
+		}
+		if claim, ok := docClaims[b.file+": "+l.comment]; ok {
+			w.claimed[b.file+": "+l.comment] = true
+			if err := claim(w, last, r); err != nil {
+				w.t.Errorf("%s: %q: not as the comment says (%s): %v", where, l.cmd, l.comment, err)
+			}
 		}
 		last, lastWhere, lastCmd = &r, where, l.cmd
 		if re, ok := w.expected(l.comment); ok && !re.MatchString(strings.TrimSpace(r.stdout)) {
@@ -707,6 +765,7 @@ func TestDocShell(t *testing.T) {
 	}
 	total := 0
 	var mu sync.Mutex
+	claimed := map[string]bool{}
 	t.Run("blocks", func(t *testing.T) {
 		for _, f := range files {
 			t.Run(f, func(t *testing.T) {
@@ -718,6 +777,9 @@ func TestDocShell(t *testing.T) {
 						w.stop()
 						mu.Lock()
 						total += n
+						for c := range w.claimed {
+							claimed[c] = true
+						}
 						mu.Unlock()
 						if n == 0 {
 							t.Errorf("%s: a shell block with no command", b.where())
@@ -728,6 +790,11 @@ func TestDocShell(t *testing.T) {
 		}
 	})
 	t.Logf("ran %d command lines of the documents", total)
+	for c := range docClaims {
+		if !claimed[c] {
+			t.Errorf("docClaims: no command of the documents has the comment %q (fix the comment or the row)", c)
+		}
+	}
 	if total < 40 {
 		t.Errorf("ran %d command lines of the documents: the extraction is broken", total)
 	}
