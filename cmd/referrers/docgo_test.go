@@ -59,7 +59,7 @@ var docGoRuns = []docGoRun{
 	},
 	{
 		// library.md, copy and delete: from the fake registry's app to its
-		// repository copy; the signature the seed attached is deleted
+		// repository copy; the signature attached when the registry was filled is deleted
 		first:    `// the subject (an image, or an index with its children) and its referrers graph, src to dst:`,
 		rewrites: []string{`"sha256:..."`, `docLeaf`},
 		prologue: `client := registry.New(registry.WithPlainHTTP(true))

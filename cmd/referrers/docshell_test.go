@@ -113,7 +113,7 @@ func newShellWorld(t *testing.T) *shellWorld {
 	writeFile(t, filepath.Join(w.dir, "sbom.spdx.json"), string(sbom))
 	writeFile(t, filepath.Join(w.dir, "sbom.json"), string(sbom))
 	writeFile(t, filepath.Join(w.dir, "app.sig"), "a signature of the image\n")
-	writeFile(t, filepath.Join(w.dir, "seed/sig.bin"), "a signature made by the test's seed\n")
+	writeFile(t, filepath.Join(w.dir, "seed/sig.bin"), "a signature attached when the registry is filled\n")
 	t.Cleanup(w.stop)
 	return w
 }
