@@ -92,8 +92,14 @@ var docGoRuns = []docGoRun{
 	},
 	{
 		// policy-hosts.md, a Pool: the golden layout's manifests as the
-		// documents the engine holds, subject its image v1
+		// documents the engine holds, subject its image v1; the block's
+		// deadlines are an engine's, made a minute so that a loaded machine
+		// cannot fail the row (a timed assertion)
 		first: `pool, err := host.NewPool(ctx,`,
+		rewrites: []string{
+			`host.WithTimeout(2*time.Second)`, `host.WithTimeout(time.Minute)`,
+			`host.CallTimeout(200*time.Millisecond)`, `host.CallTimeout(time.Minute)`,
+		},
 		prologue: `cacheDir := docPath("wasm-cache")
 	logWriter := os.Stderr
 	docs, subject, err := docDocuments("v1")
@@ -103,9 +109,13 @@ var docGoRuns = []docGoRun{
 		want: `^pass: true\n$`,
 	},
 	{
-		// policy-hosts.md, a Host: the golden layout mounted
-		first:    `h, err := host.New(ctx, host.WithCompilationCache(cacheDir)) // compile once`,
-		rewrites: []string{`"/srv/layouts/app"`, `docGolden`},
+		// policy-hosts.md, a Host: the golden layout mounted; the default
+		// deadline of a call (10 s) made a minute, as for the Pool
+		first: `h, err := host.New(ctx, host.WithCompilationCache(cacheDir)) // compile once`,
+		rewrites: []string{
+			`"/srv/layouts/app"`, `docGolden`,
+			`host.New(ctx, host.WithCompilationCache(cacheDir))`, `host.New(ctx, host.WithCompilationCache(cacheDir), host.WithTimeout(time.Minute))`,
+		},
 		prologue: `cacheDir := docPath("wasm-cache")`,
 		want:     `^true\n$`,
 	},
