@@ -747,13 +747,14 @@ func (w *shellWorld) runShellBlock(b docBlock) int {
 }
 
 // TestDocShell runs every shell block of the documents that is not marked
-// "not run": each document's blocks in order, against fake registries on
-// 127.0.0.1 for its registry hosts (seeded with the golden index and its
-// referrers, one demanding credentials as ghcr.io does), copies of the golden
-// trees for its oci: and static: paths, and `referrers serve` on free ports
-// for its addresses; our CLI runs in-process, oras as the oracle. Every
-// command must exit 0 and print what a `# -> OUTPUT` comment shows.
-// The blocks that are not run get TestDocNotRun's checks.
+// "not run", each in a world of its own and its lines in order: fake
+// registries on 127.0.0.1 for its registry hosts (seeded with the golden
+// index and its referrers, one demanding credentials as ghcr.io does), copies
+// of the golden trees for its oci: and static: paths, and `referrers serve` on
+// free ports for its addresses; our CLI runs in-process, oras as the oracle.
+// Every command must exit 0, print what a `# -> OUTPUT` comment shows, and do
+// what its comment says where docClaims has a row for it. The blocks that are
+// not run get TestDocNotRun's checks.
 func TestDocShell(t *testing.T) {
 	t.Parallel()
 	byFile := map[string][]docBlock{}
