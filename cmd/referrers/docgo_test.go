@@ -55,7 +55,7 @@ var docGoRuns = []docGoRun{
 		prologue: `cacheDir := docPath("cache")`,
 		epilogue: `if err != nil { return err }
 	fmt.Println("listed:", len(list.Referrers), "indexed:", len(idx.Manifests))`,
-		want: `^listed: 1 indexed: 1\n$`,
+		want: `^listed: 2 indexed: 1\n$`, // the layout's 1.0 has a second SBOM (newShellWorld)
 	},
 	{
 		// library.md, copy and delete: from the fake registry's app to its

@@ -114,6 +114,10 @@ func newShellWorld(t *testing.T) *shellWorld {
 	writeFile(t, filepath.Join(w.dir, "app.sig"), "a signature of the image\n")
 	writeFile(t, filepath.Join(w.dir, "seed/sig.bin"), "a signature attached when the registry is filled\n")
 	t.Cleanup(w.stop)
+	// a second, newer SBOM of the layout's 1.0, which --latest must pick
+	out := w.mustCLI("attach", "oci:"+w.path("build/layout")+":1.0", w.path("sbom.spdx.json")+":application/spdx+json",
+		"--artifact-type", "application/spdx+json", "--created", "2030-01-02T03:04:05Z", "--format", "json")
+	w.roles["build/layout newest"] = jsonDigest(t, out, "digest")
 	return w
 }
 
@@ -657,6 +661,51 @@ func (w *shellWorld) expected(comment string) (*regexp.Regexp, bool) {
 // docClaims check what a command's comment says beyond its exit code, by
 // "FILE: COMMENT": prev is the result of the command before (nil if none).
 var docClaims = map[string]func(w *shellWorld, prev *shellResult, r shellResult) error{
+	"docs/cli.md: the referrers image index": func(_ *shellWorld, _ *shellResult, r shellResult) error {
+		var idx ocispec.Index
+		if err := json.Unmarshal([]byte(r.stdout), &idx); err != nil || idx.MediaType != ocispec.MediaTypeImageIndex || len(idx.Manifests) == 0 {
+			return fmt.Errorf("not an image index of referrers (%v):\n%s", err, r.stdout)
+		}
+		return nil
+	},
+	"docs/cli.md: the newest SBOM": func(w *shellWorld, _ *shellResult, r shellResult) error {
+		// the layout has the golden SBOM and one created in 2030
+		if n := strings.Count(r.stdout, "\nsha256:"); n != 1 || !strings.Contains(r.stdout, w.roles["build/layout newest"].String()) {
+			return fmt.Errorf("%d referrers listed, want the one created in 2030 alone:\n%s", n, r.stdout)
+		}
+		return nil
+	},
+	"docs/cli.md: air gap: carry over": func(w *shellWorld, _ *shellResult, _ shellResult) error {
+		b, err := os.ReadFile(w.path("airgap/index.json"))
+		if err != nil || !strings.Contains(string(b), `"org.opencontainers.image.ref.name":"app-1.2"`) {
+			return fmt.Errorf("the layout ./airgap has no tag app-1.2 (%v):\n%s", err, b)
+		}
+		return nil
+	},
+	"docs/cli.md: one referrer": func(_ *shellWorld, _ *shellResult, r shellResult) error {
+		if n := strings.Count(r.stdout, "@sha256:"); n != 1 {
+			return fmt.Errorf("%d references deleted, want 1:\n%s", n, r.stdout)
+		}
+		return nil
+	},
+	"docs/cli.md: and its own referrers (signatures of an SBOM)": func(w *shellWorld, _ *shellResult, r shellResult) error {
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if sbom := w.roles["registry.example/app sbom"].String(); len(lines) != 2 || !strings.HasSuffix(lines[1], sbom) {
+			return fmt.Errorf("want the SBOM's signature, then the SBOM %s, deleted:\n%s", sbom, r.stdout)
+		}
+		return nil
+	},
+	"docs/cli.md: and store it as the pre-rendered file": func(w *shellWorld, _ *shellResult, _ shellResult) error {
+		_, err := os.Stat(w.path("site/v2/app/referrers/" + w.multi.String()))
+		return err
+	},
+	"docs/cli.md: + empty indexes, + the headers a web server must send": func(w *shellWorld, _ *shellResult, _ shellResult) error {
+		b, err := os.ReadFile(w.path("app.caddy"))
+		if err != nil || !strings.Contains(string(b), "Docker-Content-Digest") {
+			return fmt.Errorf("app.caddy has no Docker-Content-Digest header (%v)", err)
+		}
+		return nil
+	},
 	"docs/serve.md: read-only on 127.0.0.1:5000": func(w *shellWorld, _ *shellResult, _ shellResult) error {
 		return w.startUpload("127.0.0.1:5000", "", http.StatusMethodNotAllowed)
 	},
