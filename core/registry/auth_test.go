@@ -17,7 +17,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/credential"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 const (
