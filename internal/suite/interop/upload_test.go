@@ -44,7 +44,7 @@ func TestChunkedUpload(t *testing.T) {
 				if got != want {
 					t.Fatalf("%d bytes: digest %s, want %s", size, got, want)
 				}
-				rc, err := repo.FetchBlob(context.Background(), ocispec.Descriptor{Digest: want, Size: int64(size)})
+				rc, err := repo.OpenBlob(context.Background(), ocispec.Descriptor{Digest: want, Size: int64(size)})
 				if err != nil {
 					t.Fatalf("%d bytes: fetch: %v", size, err)
 				}

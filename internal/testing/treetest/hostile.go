@@ -3,6 +3,9 @@ package treetest
 import (
 	"context"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,7 +23,9 @@ import (
 // referrers.ResolveSubject), fetch (the subject's manifest; with ARG, the
 // manifest of that digest, said to be 1 GiB), fetch-tagged ARG, push-tag
 // ARG (an empty index, IfNoneMatch), list, attach and attach-tag (an attach
-// in tag mode). The store's HostileOp adds its own.
+// in tag mode), open-blob ARG (target.BlobReader's OpenBlob of the blob
+// whose content should be ARG, read to its end; see SpoilBlobs). The
+// store's HostileOp adds its own.
 type HostileOp struct {
 	Op    string
 	Arg   string // the reference, tag or digest the op uses ("SUBJECT": the subject's digest)
@@ -132,6 +137,18 @@ func runHostileOp(ctx context.Context, t *testing.T, f *Fixture, op, arg string)
 	case "list":
 		_, err = c.List(ctx, tg, f.Subject, referrers.ListOptions{})
 		return err
+	case "open-blob":
+		br, ok := tg.(target.BlobReader)
+		if !ok {
+			t.Fatalf("a %s is not a target.BlobReader", f.Store.Name)
+		}
+		rc, err := br.OpenBlob(ctx, BlobDescriptor(arg))
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(io.Discard, rc)
+		return err
 	case "attach":
 		_, err = c.Attach(ctx, tg, f.Subject, Artifact(TypeSBOM, "hostile attach"), referrers.AttachOptions{})
 		return err
@@ -141,4 +158,24 @@ func runHostileOp(ctx context.Context, t *testing.T, f *Fixture, op, arg string)
 	}
 	t.Fatalf("unknown op %q", op)
 	return nil
+}
+
+// BlobDescriptor describes the blob of content (the op open-blob).
+func BlobDescriptor(content string) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString(content), Size: int64(len(content))}
+}
+
+// SpoilBlobs stores the blobs a store's open-blob rows read, path being a
+// blob's file in f's tree: "kept" as it is, "linked out" as a symlink to a
+// copy in outside, "a directory" as a directory, "altered" with other
+// content of the same size; "missing" is not stored.
+func SpoilBlobs(t *testing.T, f *Fixture, outside string, path func(digest.Digest) string) {
+	t.Helper()
+	f.PutBlob(t, "application/octet-stream", []byte("kept"))
+	WriteFile(t, filepath.Join(outside, "linked out"), []byte("linked out"))
+	Symlink(t, filepath.Join(outside, "linked out"), path(digest.FromString("linked out")))
+	if err := os.MkdirAll(path(digest.FromString("a directory")), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	WriteFile(t, path(digest.FromString("altered")), []byte("ALTERED"))
 }
