@@ -109,9 +109,9 @@ sha256() {
 # skipping names starting with . or _ (Go ignores them), directories named
 # testdata, directories with their own go.mod (other modules) and symbolic
 # links. That is everything a build of the module's packages compiles (the
-# action's packages embed no files: internal/actionsetup checks), and
+# action's packages embed no files: internal/suite/actionsetup checks), and
 # nothing a test, a document or a workflow changes. scripts/release.sh
-# records it as `source` in action/checksums.txt; internal/actionsetup
+# records it as `source` in action/checksums.txt; internal/suite/actionsetup
 # computes it independently in Go.
 source_digest() (
   cd "$1" || exit 1

@@ -95,7 +95,7 @@ trap 'exit 130' INT TERM
 log "building referrers and benchseed"
 # static, as scripts/release.sh builds it and as scripts/oracles.sh builds the peers
 CGO_ENABLED=0 go build -trimpath -o "$work/bin/referrers" ./cmd/referrers
-go build -o "$work/bin/benchseed" ./internal/cmd/benchseed
+go build -o "$work/bin/benchseed" ./internal/tools/benchseed
 ours=$work/bin/referrers
 seed=$work/bin/benchseed
 oras=$bin/oras
@@ -710,7 +710,7 @@ $(floor_table)
   Ours records all referrers of a subject in one tag schema update with its settling
   wait; on olareg it then lists the subject once to check that the Referrers API lists
   what it pushed.
-- **Seeding** (\`internal/cmd/benchseed\`): referrer manifests (empty config and layer, a
+- **Seeding** (\`internal/tools/benchseed\`): referrer manifests (empty config and layer, a
   \`bench.seq\` annotation) pushed by digest with our core/registry client. On distribution
   16 at a time and then one tag schema index listing all of them; on olareg one at a time,
   because olareg v0.2.2 loses referrers when manifests with the same subject are pushed at

@@ -7,15 +7,15 @@
 #   distribution v3.1.2  registry without it (fallback tag schema)
 #   oras v1.3.6          client oracle
 #   regctl v0.11.7       client oracle
-#   actionlint v1.7.12   GitHub workflow linter (internal/workflows)
+#   actionlint v1.7.12   GitHub workflow linter (internal/suite/workflows)
 #   caddy v2.11.9        a plain web server that serves a static tree with the
 #                        headers `index-for --all --headers caddy` prints
-#                        (internal/interop, webhost_test.go)
+#                        (internal/suite/interop, webhost_test.go)
 #   yamlcheck            our YAML shape checks for action.yml, the workflows
-#                        and the GitLab template (internal/oracles/cmd/yamlcheck)
+#                        and the GitLab template (internal/tools/oracles/cmd/yamlcheck)
 #   conformance v0.0.0-20260831232431-97274622c111
 #                        the OCI distribution-spec conformance suite, run
-#                        against `referrers serve` (internal/conformance); a
+#                        against `referrers serve` (internal/suite/conformance); a
 #                        pseudo-version, the only version of the module that
 #                        the module proxy serves
 #
@@ -30,7 +30,7 @@
 #
 # olareg cannot be installed with `go install ...@v0.2.2` (the module proxy
 # refuses to list its versions), so it is built from the tools module in
-# internal/oracles, whose go.mod and go.sum pin it. yamlcheck is built from
+# internal/tools/oracles, whose go.mod and go.sum pin it. yamlcheck is built from
 # the same module; its "version" is a checksum of its source and of that
 # module's go.mod and go.sum, so an edit rebuilds it.
 set -euo pipefail
@@ -54,10 +54,10 @@ oracles=(
 )
 
 # source_version prints a checksum of the tools module's go.mod, go.sum and
-# the Go files of the package directory $1 (relative to internal/oracles).
+# the Go files of the package directory $1 (relative to internal/tools/oracles).
 source_version() {
   local sum
-  sum=$(cd "$root/internal/oracles" && cat go.mod go.sum "$1"/*.go | cksum)
+  sum=$(cd "$root/internal/tools/oracles" && cat go.mod go.sum "$1"/*.go | cksum)
   echo "src-${sum%% *}"
 }
 
@@ -78,7 +78,7 @@ build() {
   local start=$SECONDS
   case $how in
     tool:*)
-      (cd "$root/internal/oracles" && CGO_ENABLED=0 go build -trimpath -o "$tmp/$name" "${how#tool:}")
+      (cd "$root/internal/tools/oracles" && CGO_ENABLED=0 go build -trimpath -o "$tmp/$name" "${how#tool:}")
       ;;
     install:*)
       CGO_ENABLED=0 GOBIN=$tmp go install -trimpath "${how#install:}@$version"

@@ -29,7 +29,7 @@ go vet ./...
 # and one at a time: the tag-schema fallback on a registry that ignores
 # If-Match relies on timing (RATIONALE.md), so they are not run beside the
 # CPU-heavy unit tests on a small machine.
-heavy='/internal/(interop|faults|conformance|servetest)$'
+heavy='/internal/suite/(interop|faults|conformance|servetest)$'
 echo "== go test (unit)"
 go test -race -shuffle=on -count=1 $(go list ./... | grep -Ev "$heavy")
 echo "== go test (interop against real registries and peer tools, conformance)"

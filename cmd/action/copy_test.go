@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestCopyInputs reads copy's inputs and refuses them where they do not

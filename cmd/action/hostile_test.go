@@ -11,8 +11,8 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/displaytest"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/displaytest"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // putHostile attaches to the fixture's subject one referrer per string of

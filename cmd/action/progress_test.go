@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestUploadProgress: a file of 4 MiB or more logs one line per quarter of

@@ -23,7 +23,7 @@ import (
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
 	"github.com/oci-referrers/referrers/internal/frontend"
-	"github.com/oci-referrers/referrers/internal/progress"
+	"github.com/oci-referrers/referrers/internal/frontend/progress"
 )
 
 // Exit codes: 0 done (for check: the requirements are met, or not met with

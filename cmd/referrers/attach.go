@@ -12,7 +12,7 @@ import (
 	"github.com/oci-referrers/referrers/core/layout"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/internal/frontend"
-	"github.com/oci-referrers/referrers/internal/progress"
+	"github.com/oci-referrers/referrers/internal/frontend/progress"
 )
 
 func cmdAttach(ctx context.Context, e env, args []string) (err error) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/oci-referrers/referrers/core/policy"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestCheck: exit 0 when every requirement is met, 3 when one is not, and 1

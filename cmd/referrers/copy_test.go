@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestCopyUsage: the usage errors of copy, and its help with examples.

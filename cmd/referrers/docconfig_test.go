@@ -11,7 +11,7 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/oracle"
+	"github.com/oci-referrers/referrers/internal/testing/oracle"
 )
 
 // nginxStatement is one directive of an nginx configuration: its words and,

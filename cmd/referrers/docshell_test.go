@@ -19,8 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
-	"github.com/oci-referrers/referrers/internal/oracle"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/oracle"
 )
 
 // docHost is how TestDocShell stands in for a registry host the documents

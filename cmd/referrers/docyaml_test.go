@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/oracle"
+	"github.com/oci-referrers/referrers/internal/testing/oracle"
 )
 
 // actionInterface returns the input and output names action.yml declares.

@@ -19,10 +19,10 @@ import (
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/internal/displaytest"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
 	"github.com/oci-referrers/referrers/internal/frontend"
-	"github.com/oci-referrers/referrers/internal/syncbuf"
+	"github.com/oci-referrers/referrers/internal/testing/displaytest"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/syncbuf"
 )
 
 // hostileFixture is the fixture of run_test.go with, on app:v1, one referrer

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestAttachProgress: an upload of 4 MiB or more shows a status line with

@@ -15,7 +15,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // openPTY opens a pseudo-terminal pair (Linux /dev/ptmx): what the command

@@ -18,7 +18,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")

@@ -8,7 +8,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestListByDigestWithoutSubject: `list REPO@DIGEST` lists the referrers of

@@ -10,7 +10,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // openCounting opens the fixture with its reads counted: the FS of an

@@ -15,7 +15,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/referrers"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // layoutStore is the OCI image layout as the harness of package treetest

@@ -12,7 +12,7 @@ import (
 	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // emptyDigest is the digest of "{}", the empty descriptor every attach pushes.
@@ -95,6 +95,19 @@ func TestHostileLayout(t *testing.T) {
 			},
 		},
 		{
+			Name: "blobs read by OpenBlob",
+			Prep: func(t *testing.T, f *fixture, outside string) {
+				treetest.SpoilBlobs(t, f.Fixture, outside, f.blobFile)
+			},
+			Ops: []treetest.HostileOp{
+				{Op: "open-blob", Arg: "kept"},
+				{Op: "open-blob", Arg: "linked out", Err: tree.ErrUnsafePath, Names: digest.FromString("linked out").Encoded()},
+				{Op: "open-blob", Arg: "a directory", Err: tree.ErrUnsafePath, Names: digest.FromString("a directory").Encoded()},
+				{Op: "open-blob", Arg: "altered", Err: target.ErrDigestMismatch, Names: digest.FromString("altered").Encoded()},
+				{Op: "open-blob", Arg: "missing", Err: target.ErrNotFound, Names: digest.FromString("missing").Encoded()},
+			},
+		},
+		{
 			Name: "blobs/sha256 symlinked out",
 			Prep: func(t *testing.T, f *fixture, outside string) {
 				if err := os.Rename(filepath.Join(f.Dir, "blobs", "sha256"), filepath.Join(outside, "sha256")); err != nil {
@@ -113,6 +126,7 @@ func TestHostileLayout(t *testing.T) {
 		{
 			Name: "blobs symlinked out",
 			Prep: func(t *testing.T, f *fixture, outside string) {
+				f.PutBlob(t, "application/octet-stream", []byte("kept"))
 				if err := os.Rename(filepath.Join(f.Dir, "blobs"), filepath.Join(outside, "blobs")); err != nil {
 					t.Fatal(err)
 				}
@@ -123,6 +137,7 @@ func TestHostileLayout(t *testing.T) {
 				{Op: "list", Err: tree.ErrUnsafePath, Names: "blobs/sha256/"},
 				{Op: "list-scan-blobs", Err: tree.ErrUnsafePath, Names: "blobs"},
 				{Op: "attach", Err: tree.ErrUnsafePath, Names: "blobs"},
+				{Op: "open-blob", Arg: "kept", Err: tree.ErrUnsafePath, Names: "blobs/sha256/"},
 			},
 		},
 		{

@@ -396,15 +396,6 @@ func (l *Layout) BlobExists(d digest.Digest) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// FetchBlob opens a blob; the caller verifies what it reads (digest.Verifier).
-func (l *Layout) FetchBlob(d digest.Digest) (fs.File, error) {
-	p, err := BlobPath(d)
-	if err != nil {
-		return nil, err
-	}
-	return l.fsys.Open(p)
-}
-
 func (l *Layout) writable() error {
 	if l.root == nil {
 		return fmt.Errorf("%s is open read-only: %w", l.Name(), target.ErrUnsupported)

@@ -3,7 +3,7 @@ package layout
 import (
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // TestHelperProcess is not a test: it is the child process of

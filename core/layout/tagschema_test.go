@@ -14,7 +14,7 @@ import (
 	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // records returns how index.json records the subject's referrers: the

@@ -14,7 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // attachT attaches a one-file artifact of typ named name to subject.

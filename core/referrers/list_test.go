@@ -13,7 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // threeReferrers stores an SBOM, a signature and a scan of w's subject
@@ -511,7 +511,7 @@ func TestListUnknownValues(t *testing.T) {
 // referrers tag and lists the entries the API misses, each once; entries
 // whose manifest is gone are left out with a warning. api mode reads the API
 // only. (olareg v0.2.2 drops tag-schema referrers from its API answer; see
-// internal/interop TestMixedState.)
+// internal/suite/interop TestMixedState.)
 func TestListMixedState(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fakeregistry.Mode{})

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestAttachRequestSequence pins the exact requests of attaching one file, so

@@ -17,7 +17,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/credential"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 const (
@@ -268,9 +268,9 @@ func TestBlobRedirect(t *testing.T) {
 				opts = append(opts, WithCredentials(credential.Static(reg.Host(), *tt.cred)))
 			}
 			repo := repoAt(t, newClient(opts...), reg.Host(), repoName)
-			rc, err := repo.FetchBlob(t.Context(), desc)
+			rc, err := repo.OpenBlob(t.Context(), desc)
 			if err != nil {
-				t.Fatalf("FetchBlob: %v", err)
+				t.Fatalf("OpenBlob: %v", err)
 			}
 			got, err := io.ReadAll(rc)
 			rc.Close()

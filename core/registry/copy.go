@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 
@@ -16,12 +15,6 @@ var (
 	_ target.BlobReader  = (*Repository)(nil)
 	_ target.BlobMounter = (*Repository)(nil)
 )
-
-// OpenBlob implements target.BlobReader with FetchBlob (a missing blob is
-// target.ErrNotFound; the content is verified as it is read).
-func (r *Repository) OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	return r.FetchBlob(ctx, desc)
-}
 
 // MountBlobFrom implements target.BlobMounter with a cross-repository mount
 // (distribution-spec v1.1.1, "Mounting a blob from another repository"): a

@@ -13,7 +13,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/syncbuf"
+	"github.com/oci-referrers/referrers/internal/testing/syncbuf"
 )
 
 // TestReferrersAnswerByBody drives Referrers with the answers a registry or a

@@ -14,7 +14,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // testRetry keeps the retry tests fast: three tries, 1 ms first backoff.

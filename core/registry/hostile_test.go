@@ -233,9 +233,9 @@ func runReferrers(ctx context.Context, e *hostileEnv, r *Repository) error {
 	return err
 }
 
-func opFetchBlob(size int64, content []byte) func(ctx context.Context, e *hostileEnv, r *Repository) error {
+func opOpenBlob(size int64, content []byte) func(ctx context.Context, e *hostileEnv, r *Repository) error {
 	return func(ctx context.Context, e *hostileEnv, r *Repository) error {
-		rc, err := r.FetchBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(content), Size: size})
+		rc, err := r.OpenBlob(ctx, ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(content), Size: size})
 		if err != nil {
 			return err
 		}
@@ -329,7 +329,7 @@ func TestHostileRegistry(t *testing.T) {
 					http.Redirect(w, r, e.bURL()+r.URL.Path+"?X-Amz-Signature="+hSignature, http.StatusFound)
 				})
 			},
-			op:           opFetchBlob(int64(len(blobContent)), blobContent),
+			op:           opOpenBlob(int64(len(blobContent)), blobContent),
 			want:         ErrRedirect,
 			text:         []string{"redirects from https to http://127.0.0.1:", "X-Amz-Signature=REDACTED"},
 			bSeesNothing: true,
@@ -358,7 +358,7 @@ func TestHostileRegistry(t *testing.T) {
 					e.stall(r)
 				})
 			},
-			op:   opFetchBlob(int64(len(blobContent)), blobContent),
+			op:   opOpenBlob(int64(len(blobContent)), blobContent),
 			want: ErrTimeout,
 			text: []string{"GET http://127.0.0.1:", "response body: no data for 200ms"},
 		},
@@ -378,7 +378,7 @@ func TestHostileRegistry(t *testing.T) {
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) { endless(w) })
 			},
-			op:   opFetchBlob(int64(len(blobContent)), blobContent),
+			op:   opOpenBlob(int64(len(blobContent)), blobContent),
 			want: target.ErrDigestMismatch,
 		},
 		{
@@ -457,7 +457,7 @@ func TestHostileRegistry(t *testing.T) {
 			a: func(e *hostileEnv) http.HandlerFunc {
 				return e.authA(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("twenty bytes of BLOB")) })
 			},
-			op:   opFetchBlob(int64(len(blobContent)), blobContent),
+			op:   opOpenBlob(int64(len(blobContent)), blobContent),
 			want: target.ErrDigestMismatch,
 		},
 		{
@@ -520,7 +520,7 @@ func TestHostileRegistry(t *testing.T) {
 					io.WriteString(w, "<Error>SignatureDoesNotMatch</Error>")
 				}
 			},
-			op:     opFetchBlob(int64(len(blobContent)), blobContent),
+			op:     opOpenBlob(int64(len(blobContent)), blobContent),
 			want:   wantPlain,
 			status: http.StatusForbidden,
 			text:   []string{"GET http://127.0.0.1:", "/cdn/blob?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED: 403"},
@@ -567,7 +567,7 @@ func TestHostileRegistry(t *testing.T) {
 					}
 				})
 			},
-			op:         opFetchBlob(int64(len(slowContent)), slowContent),
+			op:         opOpenBlob(int64(len(slowContent)), slowContent),
 			timeouts:   &Timeouts{ResponseHeaders: 5 * time.Second, Idle: 2 * time.Second},
 			maxElapsed: 30 * time.Second,
 		},

@@ -560,10 +560,11 @@ func (r *Repository) BlobExists(ctx context.Context, desc ocispec.Descriptor) (b
 	return true, nil
 }
 
-// FetchBlob streams a blob; the reader fails with target.ErrDigestMismatch at
-// the end when the content does not match desc. Redirects to other hosts (CDNs)
-// are followed without our credentials.
-func (r *Repository) FetchBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+// OpenBlob implements target.BlobReader: it streams a blob; the reader fails
+// with target.ErrDigestMismatch at the end when the content does not match
+// desc, and a missing blob is target.ErrNotFound. Redirects to other hosts
+// (CDNs) are followed without our credentials.
+func (r *Repository) OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	resp, err := r.client.do(ctx, r.req(http.MethodGet, r.url("blobs/"+desc.Digest.String())))
 	if err != nil {
 		return nil, fmt.Errorf("fetch blob %s from %s: %w", desc.Digest, r.Name(), err)

@@ -16,7 +16,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 const (
@@ -365,9 +365,9 @@ func TestCorruptContent(t *testing.T) {
 	if _, err := repo.FetchTagged(t.Context(), "v1"); !errors.Is(err, target.ErrDigestMismatch) {
 		t.Errorf("FetchTagged = %v, want ErrDigestMismatch", err)
 	}
-	rc, err := repo.FetchBlob(t.Context(), emptyDesc)
+	rc, err := repo.OpenBlob(t.Context(), emptyDesc)
 	if err != nil {
-		t.Fatalf("FetchBlob: %v", err)
+		t.Fatalf("OpenBlob: %v", err)
 	}
 	defer rc.Close()
 	if _, err := io.ReadAll(rc); !errors.Is(err, target.ErrDigestMismatch) {
@@ -375,29 +375,29 @@ func TestCorruptContent(t *testing.T) {
 	}
 }
 
-func TestFetchBlob(t *testing.T) {
+func TestOpenBlob(t *testing.T) {
 	t.Parallel()
 	reg := fakeregistry.New(t, fakeregistry.Mode{})
 	content := []byte("hello, blob")
 	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: reg.PutBlob(repoName, content), Size: int64(len(content))}
 	repo := repoAt(t, newClient(), reg.Host(), repoName)
 
-	rc, err := repo.FetchBlob(t.Context(), desc)
+	rc, err := repo.OpenBlob(t.Context(), desc)
 	if err != nil {
-		t.Fatalf("FetchBlob: %v", err)
+		t.Fatalf("OpenBlob: %v", err)
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
 	if err != nil || !bytes.Equal(got, content) {
-		t.Errorf("FetchBlob read %q, %v; want %q", got, err, content)
+		t.Errorf("OpenBlob read %q, %v; want %q", got, err, content)
 	}
 
 	// A descriptor whose size is wrong fails too.
 	short := desc
 	short.Size--
-	rc, err = repo.FetchBlob(t.Context(), short)
+	rc, err = repo.OpenBlob(t.Context(), short)
 	if err != nil {
-		t.Fatalf("FetchBlob: %v", err)
+		t.Fatalf("OpenBlob: %v", err)
 	}
 	if _, err := io.ReadAll(rc); !errors.Is(err, target.ErrDigestMismatch) {
 		t.Errorf("reading with a short size = %v, want ErrDigestMismatch", err)
@@ -405,8 +405,8 @@ func TestFetchBlob(t *testing.T) {
 	rc.Close()
 
 	missing := ocispec.Descriptor{Digest: digest.FromString("missing"), Size: 7}
-	if _, err := repo.FetchBlob(t.Context(), missing); !errors.Is(err, target.ErrNotFound) {
-		t.Errorf("FetchBlob(missing) = %v, want ErrNotFound", err)
+	if _, err := repo.OpenBlob(t.Context(), missing); !errors.Is(err, target.ErrNotFound) {
+		t.Errorf("OpenBlob(missing) = %v, want ErrNotFound", err)
 	}
 }
 

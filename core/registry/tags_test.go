@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/oci-referrers/referrers/internal/fakeregistry"
+	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
 // TestTags: the tag listing follows the registry's pages (Link rel="next",

@@ -1,6 +1,7 @@
 package request
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +104,8 @@ func open(s Source) (target.Target, func() error, error) {
 	}
 }
 
+var _ target.BlobReader = (*documents)(nil)
+
 // documents is a read-only target over inline documents. Its referrers
 // mechanism is a scan of the documents' subject fields, as a tree's is.
 type documents struct {
@@ -151,6 +154,16 @@ func (d *documents) FetchManifest(_ context.Context, desc ocispec.Descriptor) ([
 
 func (d *documents) FetchTagged(_ context.Context, tag string) (target.Tagged, error) {
 	return target.Tagged{}, fmt.Errorf("tag %q: inline documents have no tags: %w", tag, target.ErrNotFound)
+}
+
+// OpenBlob implements target.BlobReader: a document is content like any
+// blob, read by its digest; anything else is not among the documents.
+func (d *documents) OpenBlob(_ context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	doc, ok := d.byDigest[desc.Digest]
+	if !ok {
+		return nil, fmt.Errorf("blob %s is not among the documents: %w", desc.Digest, target.ErrNotFound)
+	}
+	return target.VerifyBlob(io.NopCloser(bytes.NewReader(doc.Data)), desc), nil
 }
 
 func (d *documents) PushBlob(context.Context, ocispec.Descriptor, io.Reader) error {

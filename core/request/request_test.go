@@ -1,9 +1,11 @@
 package request
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/referrers"
+	"github.com/oci-referrers/referrers/core/target"
 )
 
 // trees is the repository's golden trees (testdata/trees/README.md).
@@ -258,5 +261,43 @@ func TestDocuments(t *testing.T) {
 		Policy: &policy.Policy{Require: []policy.Requirement{{ArtifactType: "application/spdx+json"}, {ArtifactType: "application/vnd.example.signature"}}}})
 	if err != nil || cr.Result.Pass || !cr.Result.Requirements[0].Pass || cr.Result.Requirements[1].Pass {
 		t.Errorf("Check (the signature is of the SBOM, not of the image): %v %s", err, cr)
+	}
+}
+
+// TestDocumentsOpenBlob: inline documents are a target.BlobReader like every
+// store: a document is read by its digest, verified; anything else is
+// target.ErrNotFound.
+func TestDocumentsOpenBlob(t *testing.T) {
+	t.Parallel()
+	data := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	docs, err := newDocuments([]Document{{MediaType: desc.MediaType, Digest: desc.Digest, Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br target.BlobReader = docs
+	rc, err := br.OpenBlob(t.Context(), desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("OpenBlob read %q, %v; want the document", got, err)
+	}
+	short := desc
+	short.Size--
+	if rc, err := br.OpenBlob(t.Context(), short); err == nil {
+		_, err = io.ReadAll(rc)
+		rc.Close()
+		if !errors.Is(err, target.ErrDigestMismatch) {
+			t.Errorf("read with a wrong size: %v, want ErrDigestMismatch", err)
+		}
+	} else {
+		t.Errorf("OpenBlob with a wrong size: %v", err)
+	}
+	missing := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("x"), Size: 1}
+	if _, err := br.OpenBlob(t.Context(), missing); !errors.Is(err, target.ErrNotFound) || !strings.Contains(err.Error(), missing.Digest.String()) {
+		t.Errorf("OpenBlob of a blob not among the documents: %v, want ErrNotFound naming it", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
 )
@@ -30,8 +31,9 @@ func isNotFound(err error) bool { return errors.Is(err, target.ErrNotFound) }
 // getBlob answers GET and HEAD of /v2/<name>/blobs/<digest>
 // (distribution-spec v1.1.1, "Pulling blobs"), with Range requests,
 // immutable for caches, with the quoted digest as ETag. Blobs
-// are verified when written; a reader verifies what it reads, as the spec
-// asks of clients.
+// are verified when written; the content is read through the tree's
+// target.BlobReader, like any blob, and a client verifies what it reads, as
+// the spec asks of clients.
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiError {
 	d, e := parseDigest(rt.ref)
 	if e != nil {
@@ -57,7 +59,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, rt route) *apiE
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	f, err := t.FetchBlob(d)
+	f, err := t.OpenBlob(r.Context(), ocispec.Descriptor{MediaType: "application/octet-stream", Digest: d, Size: fi.Size()})
 	if err != nil {
 		return storageError(err, codeBlobUnknown)
 	}

@@ -21,8 +21,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/oci-referrers/referrers/internal/displaytest"
-	"github.com/oci-referrers/referrers/internal/syncbuf"
+	"github.com/oci-referrers/referrers/internal/testing/displaytest"
+	"github.com/oci-referrers/referrers/internal/testing/syncbuf"
 )
 
 // lockCount is the size of the per-repository lock table.

@@ -2,7 +2,7 @@ package static_test
 
 // Scale benchmarks of listing referrers in a static tree: trees of 1k, 10k
 // and 100k manifests, 100 of them referrers of one subject (see
-// internal/cmd/gentree/treegen), each built once per size in a temporary
+// internal/tools/gentree/treegen), each built once per size in a temporary
 // directory before its timers start. They run only with -bench:
 //
 //	go test -run='^$' -bench=. -benchmem ./core/static/
@@ -35,8 +35,8 @@ import (
 	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/static"
-	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
+	"github.com/oci-referrers/referrers/internal/tools/gentree/treegen"
 )
 
 // The trees, the counting of reads and the checked list are the shared

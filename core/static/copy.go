@@ -2,10 +2,12 @@ package static
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/target"
 )
 
@@ -14,10 +16,16 @@ var (
 	_ target.BlobMounter = (*Tree)(nil)
 )
 
-// OpenBlob implements target.BlobReader: the blob file, verified against
-// desc as it is read.
+// OpenBlob implements target.BlobReader, the tree's one way to read a blob
+// (for a copy and for `referrers serve`): the blob file (a regular file
+// inside the tree; tree.Open), verified against desc as it is read,
+// seekable for Range requests.
 func (t *Tree) OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error) {
-	return target.OpenFileBlob(t.Name(), t.FetchBlob, desc)
+	p, err := t.blobPath(desc.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("%s: blob: %w", t.Name(), err)
+	}
+	return tree.OpenBlob(t.Name(), t.fsys, p, desc)
 }
 
 // MountBlobFrom implements target.BlobMounter for a repository of the same

@@ -14,7 +14,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // repoName is the repository of every fixture: two components, as real

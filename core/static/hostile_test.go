@@ -12,7 +12,7 @@ import (
 	"github.com/oci-referrers/referrers/core/internal/tree"
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // moveOut moves a directory of the repository outside and leaves a symlink.
@@ -100,11 +100,28 @@ func TestHostileStatic(t *testing.T) {
 		},
 		{
 			Name: "blobs symlinked out",
-			Prep: func(t *testing.T, f *fixture, outside string) { moveOut(t, f, outside, "blobs") },
+			Prep: func(t *testing.T, f *fixture, outside string) {
+				f.PutBlob(t, "application/octet-stream", []byte("kept"))
+				moveOut(t, f, outside, "blobs")
+			},
 			Ops: []treetest.HostileOp{
 				{Op: "resolve", Arg: "v1"},
+				{Op: "open-blob", Arg: "kept", Err: tree.ErrUnsafePath, Names: "blobs/"},
 				{Op: "attach", Err: tree.ErrUnsafePath, Names: "blobs"},
 				{Op: "attach-tag", Err: tree.ErrUnsafePath, Names: "blobs"},
+			},
+		},
+		{
+			Name: "blobs read by OpenBlob",
+			Prep: func(t *testing.T, f *fixture, outside string) {
+				treetest.SpoilBlobs(t, f.Fixture, outside, func(d digest.Digest) string { return f.repo("blobs", d.String()) })
+			},
+			Ops: []treetest.HostileOp{
+				{Op: "open-blob", Arg: "kept"},
+				{Op: "open-blob", Arg: "linked out", Err: tree.ErrUnsafePath, Names: digest.FromString("linked out").Encoded()},
+				{Op: "open-blob", Arg: "a directory", Err: tree.ErrUnsafePath, Names: digest.FromString("a directory").Encoded()},
+				{Op: "open-blob", Arg: "altered", Err: target.ErrDigestMismatch, Names: digest.FromString("altered").Encoded()},
+				{Op: "open-blob", Arg: "missing", Err: target.ErrNotFound, Names: digest.FromString("missing").Encoded()},
 			},
 		},
 		{

@@ -159,7 +159,7 @@ func (t *Tree) MountBlob(from *Tree, d digest.Digest) error {
 	if err := tree.LinkFile(t.root, src, dst); err == nil {
 		return nil
 	}
-	f, err := from.FetchBlob(d)
+	f, err := tree.Open(from.fsys, src)
 	if err != nil {
 		return err
 	}

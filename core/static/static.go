@@ -228,15 +228,6 @@ func (t *Tree) FetchTagged(ctx context.Context, tag string) (target.Tagged, erro
 	return target.Tagged{Descriptor: d, Data: b, ETag: d.Digest.String()}, nil
 }
 
-// FetchBlob opens a blob; the caller verifies what it reads.
-func (t *Tree) FetchBlob(d digest.Digest) (fs.File, error) {
-	p, err := t.blobPath(d)
-	if err != nil {
-		return nil, err
-	}
-	return t.fsys.Open(p)
-}
-
 func (t *Tree) writable() error {
 	if t.root == nil {
 		return fmt.Errorf("%s is open read-only: %w", t.Name(), target.ErrUnsupported)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/target"
-	"github.com/oci-referrers/referrers/internal/treetest"
+	"github.com/oci-referrers/referrers/internal/testing/treetest"
 )
 
 // TestValidTag: the tags that would name one of the tree's own files (a

@@ -2,20 +2,21 @@ package target
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// BlobReader is a Target whose blobs can be read: the source of a copy.
+// BlobReader is a Target whose blobs can be read: the source of a copy, and
+// what `referrers serve` answers a blob GET from. Every store of this module
+// implements it, and it is the only way they offer to read a blob.
 type BlobReader interface {
 	// OpenBlob streams the blob desc names. The reader fails with
 	// ErrDigestMismatch at its end when the content does not match desc's
-	// digest and size; a missing blob is ErrNotFound.
+	// digest and size; a missing blob is ErrNotFound. A reader may also be
+	// an io.Seeker (see VerifyBlob).
 	OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
 }
 
@@ -43,23 +44,38 @@ type BlobStreamer interface {
 // VerifyBlob wraps rc so that its reads fail with ErrDigestMismatch once the
 // content turns out not to match desc: longer than desc.Size (as soon as it
 // is), or of another size or digest (at the end).
+//
+// When rc is an io.Seeker, so is the result (a server's Range requests): a
+// seek back to the start verifies the next reading anew, and a seek
+// anywhere else than where the reading is makes what follows a part of the
+// blob, read as it is, since a part cannot be checked against the whole's
+// digest.
 func VerifyBlob(rc io.ReadCloser, desc ocispec.Descriptor) io.ReadCloser {
 	alg := desc.Digest.Algorithm()
 	if !alg.Available() {
 		alg = digest.Canonical
 	}
-	return &verifiedBlob{rc: rc, want: desc, d: alg.Digester()}
+	v := &verifiedBlob{rc: rc, want: desc, alg: alg, d: alg.Digester()}
+	if s, ok := rc.(io.Seeker); ok {
+		return &seekableBlob{verifiedBlob: v, s: s}
+	}
+	return v
 }
 
 type verifiedBlob struct {
 	rc     io.ReadCloser
 	want   ocispec.Descriptor
+	alg    digest.Algorithm
 	d      digest.Digester
 	n      int64
 	failed error
+	part   bool // after a seek away from the start: not verified
 }
 
 func (v *verifiedBlob) Read(p []byte) (int, error) {
+	if v.part {
+		return v.rc.Read(p)
+	}
 	if v.failed != nil {
 		return 0, v.failed
 	}
@@ -79,16 +95,17 @@ func (v *verifiedBlob) Read(p []byte) (int, error) {
 
 func (v *verifiedBlob) Close() error { return v.rc.Close() }
 
-// OpenFileBlob is OpenBlob for a store that keeps blobs as files: open is the
-// store's own blob open (store names it in errors); a missing file is
-// ErrNotFound, and what is read is verified against desc.
-func OpenFileBlob(store string, open func(digest.Digest) (fs.File, error), desc ocispec.Descriptor) (io.ReadCloser, error) {
-	f, err := open(desc.Digest)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: blob %s: %w", store, desc.Digest, ErrNotFound)
+// seekableBlob is a verifiedBlob over an io.Seeker.
+type seekableBlob struct {
+	*verifiedBlob
+	s io.Seeker
+}
+
+func (b *seekableBlob) Seek(offset int64, whence int) (int64, error) {
+	pos, err := b.s.Seek(offset, whence)
+	if err != nil || (!b.part && pos == b.n) {
+		return pos, err // failed, or where the verified reading is
 	}
-	if err != nil {
-		return nil, err
-	}
-	return VerifyBlob(f, desc), nil
+	b.n, b.d, b.failed, b.part = 0, b.alg.Digester(), nil, pos != 0
+	return pos, nil
 }

@@ -11,7 +11,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/request"
-	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
+	"github.com/oci-referrers/referrers/internal/tools/gentree/treegen"
 	"github.com/oci-referrers/referrers/wasm/host"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/oci-referrers/referrers/core/policy"
 	"github.com/oci-referrers/referrers/core/request"
-	"github.com/oci-referrers/referrers/internal/cmd/gentree/treegen"
+	"github.com/oci-referrers/referrers/internal/tools/gentree/treegen"
 	"github.com/oci-referrers/referrers/wasm/host"
 )
 

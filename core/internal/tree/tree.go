@@ -76,6 +76,44 @@ func ReadFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
+// Open opens name of fsys to be streamed (a blob), refusing what is not a
+// regular file, with Stat's errors: a missing file is target.ErrNotFound, a
+// path or symlink that leaves the tree ErrUnsafePath.
+func Open(fsys fs.FS, name string) (fs.File, error) {
+	if err := CheckPath(name); err != nil {
+		return nil, err
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, wrapOpen(name, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is not a regular file (%s)", ErrUnsafePath, name, fi.Mode().Type())
+	}
+	return f, nil
+}
+
+// OpenBlob is target.BlobReader's OpenBlob for an on-disk store: the blob
+// file name of fsys, opened with Open and verified against desc as it is
+// read (target.VerifyBlob: it can seek when the file can). Errors name store
+// and the blob; a missing file is target.ErrNotFound.
+func OpenBlob(store string, fsys fs.FS, name string, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	f, err := Open(fsys, name)
+	if errors.Is(err, target.ErrNotFound) {
+		err = target.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: blob %s: %w", store, desc.Digest, err)
+	}
+	return target.VerifyBlob(f, desc), nil
+}
+
 // ReadVerified reads name (at most limit bytes) and checks it against d.
 func ReadVerified(fsys fs.FS, name string, d digest.Digest, limit int64) ([]byte, error) {
 	b, err := ReadFile(fsys, name, limit)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/target"
 )
@@ -200,6 +201,47 @@ func TestReadVerified(t *testing.T) {
 	_, err := ReadVerified(fsys, "blob", digest.FromString("other"), 100)
 	if !errors.Is(err, target.ErrDigestMismatch) || !strings.Contains(err.Error(), "blob") {
 		t.Fatalf("ReadVerified with the wrong digest = %v, want ErrDigestMismatch naming the file", err)
+	}
+}
+
+// TestOpenBlob proves the on-disk stores' OpenBlob: Open's refusals
+// (ReadFile's, without its cap), each naming the store and the blob, a
+// missing file as target.ErrNotFound, and content verified as it is read.
+func TestOpenBlob(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	outside := t.TempDir()
+	writeTestFile(t, filepath.Join(outside, "passwd"), []byte("root:x:0:0"))
+	writeTestFile(t, filepath.Join(dir, "blob"), []byte("content"))
+	writeTestFile(t, filepath.Join(dir, "sub", "inner"), []byte("inner"))
+	if err := os.Symlink(filepath.Join(outside, "passwd"), filepath.Join(dir, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	fsys := openRoot(t, dir).FS()
+	desc := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("content"), Size: 7}
+	rc, err := OpenBlob("oci:dir", fsys, "blob", desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(rc); err != nil || string(b) != "content" {
+		t.Errorf("read %q, %v", b, err)
+	}
+	rc.Close()
+	other := desc
+	other.Digest = digest.FromString("contenT")
+	rc, err = OpenBlob("oci:dir", fsys, "blob", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(rc); !errors.Is(err, target.ErrDigestMismatch) {
+		t.Errorf("read under another digest: %v, want ErrDigestMismatch", err)
+	}
+	rc.Close()
+	for name, want := range map[string]error{"missing": target.ErrNotFound, "sub": ErrUnsafePath, "escape": ErrUnsafePath, "../blob": ErrUnsafePath} {
+		_, err := OpenBlob("oci:dir", fsys, name, desc)
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), "oci:dir") || !strings.Contains(err.Error(), desc.Digest.String()) {
+			t.Errorf("OpenBlob(%q) = %v, want %v naming the store and the blob", name, err, want)
+		}
 	}
 }
 
