@@ -327,11 +327,11 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 }
 
 // dedupe keeps the first entry of each digest (the Referrers API's before the
-// tag schema's), in place: a list of 2,000 referrers is copied often enough
-// on its way out.
+// tag schema's), in a new slice: what follows edits and filters it in place,
+// and a store may hand out a slice it keeps (an on-disk tree's cached index).
 func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
 	seen := make(map[digest.Digest]bool, len(ds))
-	out := ds[:0]
+	out := make([]ocispec.Descriptor, 0, len(ds))
 	for _, d := range ds {
 		if !seen[d.Digest] {
 			seen[d.Digest] = true
