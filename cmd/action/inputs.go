@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oci-referrers/referrers/core/referrers"
+	"github.com/oci-referrers/referrers/internal/frontend"
 )
 
 // inputNames are the action's inputs, as declared in action.yml.
@@ -162,7 +163,7 @@ func readInputs(getenv func(string) string) (inputs, error) {
 		}
 	}
 	if s := input(getenv, "timeout"); s != "" {
-		if in.timeout, err = time.ParseDuration(s); err != nil || in.timeout < 0 {
+		if in.timeout, err = frontend.ParseTimeout(s); err != nil {
 			return in, inputErrorf("input timeout: %q is not a duration such as 30s or 10m (0 or empty: no limit)", s)
 		}
 	}
@@ -250,7 +251,7 @@ func (in inputs) withTimeout(ctx context.Context) (context.Context, context.Canc
 // explainTimeout names the timeout input in an error its expiry caused.
 func (in inputs) explainTimeout(ctx context.Context, err error) error {
 	if err != nil && in.timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("input timeout %s expired while %w", in.timeout, err)
+		return frontend.TimeoutExpired("input timeout", in.timeout, err)
 	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/oci-referrers/referrers/core/ref"
 	"github.com/oci-referrers/referrers/core/referrers"
 	"github.com/oci-referrers/referrers/core/registry"
+	"github.com/oci-referrers/referrers/internal/frontend"
 )
 
 // Exit codes.
@@ -75,9 +76,9 @@ var errCommandTimeout = errors.New("--timeout expired")
 
 // set is the flag's Set: a later --timeout replaces an earlier one.
 func (t *commandTimeout) set(s string) error {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return fmt.Errorf("want a duration such as 30s or 5m (0: no limit)")
+	d, err := frontend.ParseTimeout(s)
+	if err != nil {
+		return err
 	}
 	if t == nil {
 		return nil
@@ -114,7 +115,7 @@ func (t *commandTimeout) explain(err error) error {
 	if err == nil || !t.expired {
 		return err
 	}
-	return fmt.Errorf("--timeout %s expired while %w", t.d, err)
+	return frontend.TimeoutExpired("--timeout", t.d, err)
 }
 
 // run is main without the process: it returns the exit code.
