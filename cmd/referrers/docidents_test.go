@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"iter"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -73,19 +74,7 @@ func TestDocIdentifiers(t *testing.T) {
 	cache := map[string]map[string]bool{}
 	checked := 0
 	for _, f := range docFiles(t) {
-		doc, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := false
-		for i, line := range strings.Split(string(doc), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "```") {
-				in = !in
-				continue
-			}
-			if in {
-				continue
-			}
+		for i, line := range proseLines(t, f) {
 			for _, s := range span.FindAllString(line, -1) {
 				for _, m := range ident.FindAllStringSubmatch(s, -1) {
 					dir, ok := docPackages[m[1]]
@@ -107,5 +96,27 @@ func TestDocIdentifiers(t *testing.T) {
 	}
 	if checked < 15 {
 		t.Fatalf("checked %d identifiers: the extraction is broken", checked)
+	}
+}
+
+// proseLines yields the lines of the document f outside fenced code blocks,
+// with their index (0-based).
+func proseLines(t *testing.T, f string) iter.Seq2[int, string] {
+	t.Helper()
+	doc, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(yield func(int, string) bool) {
+		in := false
+		for i, line := range strings.Split(string(doc), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "```") {
+				in = !in
+				continue
+			}
+			if !in && !yield(i, line) {
+				return
+			}
+		}
 	}
 }

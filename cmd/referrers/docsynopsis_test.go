@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,21 +66,9 @@ func TestDocSynopsis(t *testing.T) {
 		}
 	}
 	checked := 0
-	for _, f := range docFiles(t) {
-		doc, err := os.ReadFile(f)
-		f := strings.TrimPrefix(f, "../../")
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := false
-		for i, line := range strings.Split(string(doc), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "```") {
-				in = !in
-				continue
-			}
-			if in {
-				continue
-			}
+	for _, path := range docFiles(t) {
+		f := strings.TrimPrefix(path, "../../")
+		for i, line := range proseLines(t, path) {
 			for _, m := range inlineCommand.FindAllStringSubmatch(line, -1) {
 				fields := strings.Fields(m[1])
 				if len(fields) < 2 || strings.HasPrefix(fields[1], "-") || strings.ToUpper(fields[1]) == fields[1] {
