@@ -211,9 +211,10 @@ func (c *Client) updateFallbackAll(ctx context.Context, t target.Target, subject
 //     another writer's push; unless conditions are honoured it is trusted
 //     only when it still holds after the same settling wait as our own push.
 //     A removal verified after a plain push is confirmed once more after
-//     that wait: an attach whose read came before it may still push the
-//     entry back (and an attach that saw the entry in such a push while its
-//     own push was in flight merges it back, see pushWatched).
+//     twice that wait and a backoff: an attach whose read came before it may
+//     still push the entry back (and an attach that saw the entry in such a
+//     push while its own push was in flight merges it back a round later,
+//     see pushWatched).
 //
 // A removal that finds the entry absent pushes nothing; one that empties
 // the index pushes an empty index (the tag stays: deleting it would need a
@@ -230,7 +231,7 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 	var superseded []ocispec.Descriptor
 	var pending []ocispec.Descriptor    // other writers' entries our push may have replaced
 	dropped := map[digest.Digest]bool{} // entries whose manifests are gone
-	backoff := 10 * time.Millisecond
+	backoff := firstBackoff
 	confirming := false // this read confirms an entry found in another writer's push
 	// of our last plain push: its confirming request's and its own durations
 	var pre, lastPush time.Duration
@@ -340,8 +341,14 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			verified, now = edit.done(check.index, pending), check
 		}
 		if verified && edit.remove != "" && !conditional {
-			// confirm a removal once more after the settling wait (see above)
-			if err := c.settleWait(ctx, c.settle(preDur, pushDur)); err != nil {
+			// Confirm a removal once more, after a longer wait (see above):
+			// an attach that saw the entry in a push made from the tag as it
+			// was before our removal, while its own push was in flight, merges
+			// it back one round later (see pushWatched), after its backoff
+			// (at most 3/2 of firstBackoff), its read, its confirmation and
+			// its push: one more settling wait covers those.
+			wait := 2*c.settle(preDur, pushDur) + firstBackoff*3/2
+			if err := c.settleWait(ctx, wait); err != nil {
 				return res, err
 			}
 			confirming = true
@@ -394,6 +401,11 @@ func (c *Client) settleWait(ctx context.Context, wait time.Duration) error {
 	}
 	return nil
 }
+
+// firstBackoff is the backoff before an update's second round: it sleeps
+// half of it plus a jitter of up to all of it, and each further round twice
+// as long, up to 640 ms.
+const firstBackoff = 10 * time.Millisecond
 
 // errStale: the index read is too old to be pushed without a condition.
 var errStale = errors.New("stale read")
