@@ -109,7 +109,7 @@ type Option func(*Client)
 // WithSettle sets the staleness guard of unconditional tag schema updates: a
 // plain push is sent at most guard after its read, or a HEAD that confirmed
 // the read, completed; a pushed index is verified after guard plus twice
-// that request's and the push's durations, and at least 20 ms or
+// that request's and the push's durations, and at least 40 ms or
 // four times the guard, whichever is less (see RATIONALE.md). Every writer must use
 // the same guard.
 func WithSettle(guard time.Duration) Option {
@@ -137,7 +137,7 @@ func New(opts ...Option) *Client {
 		repos:       map[string]repoState{},
 		locks:       map[string]*sync.Mutex{},
 		guard:       5 * time.Millisecond,
-		settleFloor: 20 * time.Millisecond,
+		settleFloor: 40 * time.Millisecond,
 		watchEvery:  10 * time.Millisecond,
 		attempts:    24,
 		maxNodes:    10000,
