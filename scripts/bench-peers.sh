@@ -644,7 +644,7 @@ EOF
 
 - **Attach on distribution** waits a deliberate "settle" after its plain push of the tag
   schema index (the 5 ms guard plus twice its last read's and its push's durations, at
-  least 20 ms: 25-35 ms on loopback, longer under load), before it verifies that no
+  least 40 ms: 40-50 ms on loopback, longer under load), before it verifies that no
   concurrent writer dropped its entry (distribution ignores \`If-Match\`; see RATIONALE.md,
   "No lost entries in the tag schema" and "The settling wait, shortened"). oras and regctl
   do not wait, and lose entries when jobs attach at once. So our attach is slower than
