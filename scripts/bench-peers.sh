@@ -719,11 +719,13 @@ $(floor_table)
 
 ## Why some targets are missed (known, by design)
 
-- **Attach on distribution** waits a deliberate 50-80 ms "settle" after its plain push of the
-  tag schema index, before it verifies that no concurrent writer dropped its entry
-  (distribution ignores \`If-Match\`; see RATIONALE.md, "No lost entries in the tag schema").
-  oras and regctl do not wait, and lose entries when jobs attach at once. So our attach is
-  slower than oras there, by about that wait.
+- **Attach on distribution** waits a deliberate "settle" after its plain push of the tag
+  schema index (the 5 ms guard plus twice its last read's and its push's durations, at
+  least 40 ms: 40-50 ms on loopback, longer under load), before it verifies that no
+  concurrent writer dropped its entry (distribution ignores \`If-Match\`; see RATIONALE.md,
+  "No lost entries in the tag schema" and "The settling wait, shortened"). oras and regctl
+  do not wait, and lose entries when jobs attach at once. So our attach is slower than
+  oras there, by about that wait.
 - **Requests on distribution (attach)**: ours sends two requests oras does not (a HEAD
   before the GET of the referrers tag, and the verifying HEAD after the settle) and skips
   one that oras sends (a HEAD of the artifact manifest before pushing it): one more in all.
@@ -733,7 +735,7 @@ $(floor_table)
   manifest before pushing it, so the counts can come out even.
 - **Copy of a few referrers** is about even with the peers: ours lists every referrer's own
   referrers at the source as they do, and on distribution records the copied referrers in
-  one tag schema update with the same settling wait as attach (50-80 ms); on olareg it
+  one tag schema update with the same settling wait as attach; on olareg it
   lists the subject once more to check that the Referrers API lists every referrer it
   pushed, and pushes again those it does not. That check is why **copy of 200 referrers
   into olareg** keeps all 200 where oras and regctl do not (the script logs how many each

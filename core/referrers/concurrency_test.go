@@ -17,12 +17,10 @@ import (
 // one subject at once on a registry without the Referrers API, and afterwards
 // every entry is listed (distribution-spec v1.1.1, Referrers Tag Schema).
 //
-// The guard is the default 50 ms, not the 5 ms of the other tests: the guard
-// bounds the time from a read to the unconditional push made from it, and with
-// 16 writers on two CPUs under -race one HEAD+GET round trip alone can take
-// several milliseconds, so a 5 ms guard would throw away most reads as stale
-// and measure the retry budget rather than the algorithm. 50 ms is what users
-// get.
+// The writers use the default settings, what users get: a 5 ms guard, which a
+// writer that takes longer to merge meets by confirming the tag with a HEAD
+// right before its push, and the settling wait with its 40 ms floor
+// (RATIONALE.md, "The settling wait, shortened").
 func TestConcurrentFallbackAttach(t *testing.T) {
 	t.Parallel()
 	const writers = 16
@@ -51,7 +49,7 @@ func TestConcurrentFallbackAttach(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					c := New() // default guard: 50 ms
+					c := New() // default guard and settling wait
 					repo := w.repo(t)
 					<-start
 					res, err := c.Attach(ctx, repo, w.subject, artifact(typeSig, fmt.Sprintf("writer-%02d", i), nil), AttachOptions{})

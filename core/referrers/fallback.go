@@ -199,19 +199,22 @@ func (c *Client) updateFallbackAll(ctx context.Context, t target.Target, subject
 //     repository is preceded by a probe with an ETag no index can have, and
 //     only a 412 to it proves that conditions are honoured (registries have been
 //     seen to ignore If-Match and answer 201). A 412 to a real push starts over;
-//  3. otherwise the push is plain, sent at most the guard after its read
-//     completed, and verified after the guard plus twice the read's and the
-//     push's own durations, so that any other writer that read before our push
-//     has pushed by then (the waits scale with the registry's latency);
+//  3. otherwise the push is plain, sent at most the guard after its read, or a
+//     HEAD that finds the tag unchanged since, completed (see fresh), and
+//     verified after the guard plus twice that request's and the push's own
+//     durations (see settle and settleWait), so that any other writer that
+//     read before our push has pushed by then (the waits scale with the
+//     registry's latency and the machine's load);
 //  4. re-read: if the entry is gone (or, for a removal, back), another writer
 //     overwrote it: start over after a jittered backoff. Rounds are bounded
 //     (ErrFallbackConflict). An edit found done in a later round is in
 //     another writer's push; unless conditions are honoured it is trusted
 //     only when it still holds after the same settling wait as our own push.
 //     A removal verified after a plain push is confirmed once more after
-//     that wait: an attach whose read came before it may still push the
-//     entry back (and an attach that saw the entry in such a push while its
-//     own push was in flight merges it back, see pushWatched).
+//     twice that wait and a backoff: an attach whose read came before it may
+//     still push the entry back (and an attach that saw the entry in such a
+//     push while its own push was in flight merges it back a round later,
+//     see pushWatched).
 //
 // A removal that finds the entry absent pushes nothing; one that empties
 // the index pushes an empty index (the tag stays: deleting it would need a
@@ -228,8 +231,10 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 	var superseded []ocispec.Descriptor
 	var pending []ocispec.Descriptor    // other writers' entries our push may have replaced
 	dropped := map[digest.Digest]bool{} // entries whose manifests are gone
-	backoff := 10 * time.Millisecond
+	backoff := firstBackoff
 	confirming := false // this read confirms an entry found in another writer's push
+	// of our last plain push: its confirming request's and its own durations
+	var pre, lastPush time.Duration
 	for attempt := 0; attempt < c.attempts; attempt++ {
 		if attempt > 0 && !confirming {
 			if err := c.sleep(ctx, backoff/2+c.jitter(backoff)); err != nil {
@@ -258,7 +263,7 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			if confirming || c.repo(t.Name()).cond == condHonoured {
 				return c.finish(ctx, t, res, superseded, fb, gc), nil
 			}
-			if err := c.sleep(ctx, c.settle(readDur, 0)); err != nil {
+			if err := c.settleWait(ctx, c.settle(max(pre, readDur), max(lastPush, readDur))); err != nil {
 				return res, err
 			}
 			confirming = true
@@ -276,7 +281,10 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 		if err != nil {
 			return res, err
 		}
-		conditional, pushDur, seen, err := c.pushIndex(ctx, t, subject, fb, desc, data, readDone, edit.remove)
+		conditional, pushDur, preDur, seen, err := c.pushIndex(ctx, t, subject, fb, desc, data, readDone, readDur, edit.remove)
+		if !conditional && err == nil {
+			pre, lastPush = preDur, pushDur
+		}
 		switch {
 		case errors.Is(err, errStale), errors.Is(err, target.ErrStale), errors.Is(err, target.ErrPreconditionFailed):
 			c.logf("%s:%s: %v; reading again (round %d)", t.Name(), res.tag, err, attempt+1)
@@ -314,9 +322,9 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 		}
 		if !conditional {
 			// let every writer that read before our push finish its own
-			wait := c.settle(readDur, pushDur)
+			wait := c.settle(preDur, pushDur)
 			c.logf("%s:%s: plain push of %d entries; settling %s before verifying", t.Name(), res.tag, len(fb.index.Manifests), wait.Round(time.Millisecond))
-			if err := c.sleep(ctx, wait); err != nil {
+			if err := c.settleWait(ctx, wait); err != nil {
 				return res, err
 			}
 		}
@@ -333,8 +341,14 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			verified, now = edit.done(check.index, pending), check
 		}
 		if verified && edit.remove != "" && !conditional {
-			// confirm a removal once more after the settling wait (see above)
-			if err := c.sleep(ctx, c.settle(readDur, pushDur)); err != nil {
+			// Confirm a removal once more, after a longer wait (see above):
+			// an attach that saw the entry in a push made from the tag as it
+			// was before our removal, while its own push was in flight, merges
+			// it back one round later (see pushWatched), after its backoff
+			// (at most 3/2 of firstBackoff), its read, its confirmation and
+			// its push: one more settling wait covers those.
+			wait := 2*c.settle(preDur, pushDur) + firstBackoff*3/2
+			if err := c.settleWait(ctx, wait); err != nil {
 				return res, err
 			}
 			confirming = true
@@ -349,17 +363,49 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 	return res, fmt.Errorf("%w: %s:%s after %d rounds", ErrFallbackConflict, t.Name(), res.tag, c.attempts)
 }
 
-// settle is how long a plain push waits before it is verified: long enough for
-// any writer that read before it to have pushed. That writer sends its push at
-// most the guard after its read completed, so it lands within its read, the
-// guard, scheduling delays and its push after our push; we estimate its
-// durations by ours, with a margin of 3, and never wait less than settleFloor
-// (scheduling delays on a loaded machine do not scale with the registry's
-// latency).
-func (c *Client) settle(read, push time.Duration) time.Duration {
-	wait := max(c.settleFloor, c.guard+3*(read+push))
-	return wait + c.jitter(c.guard/2+1)
+// settle is how long a plain push waits before it is verified: long enough
+// for any writer whose push was made from the tag as it was before ours
+// landed to have pushed (we then see our entry gone, and merge again), or
+// to have read again. Such a writer confirmed the tag (by its read or a
+// HEAD) before ours landed and sent its push at most the guard after that
+// request completed (see fresh), so its push lands within the rest of that
+// request, the guard and its push after ours. We estimate its durations by
+// ours (pre, our confirming request's, and push), which grow with the
+// registry's latency and with the load of this machine (a process held up
+// between its requests measures longer ones), with a margin of 2, and never
+// wait less than settleFloor. A push slower than that is caught by its
+// writer's watch (see pushWatched); a writer held up between its check and
+// its push, by settleWait.
+func (c *Client) settle(pre, push time.Duration) time.Duration {
+	wait := max(c.settleFloor, c.guard+2*(pre+push))
+	return wait + c.jitter(c.guard+1)
 }
+
+// settleWait sleeps the settling wait, and longer where this process woke
+// up late: a machine that held us up for that long may have held up another
+// writer as long between its check of the guard and its push (a delay our
+// requests' durations do not show where the registry is fast). It waits
+// twice the delay again, up to three times, and returns once it woke up
+// within the guard of the time asked for.
+func (c *Client) settleWait(ctx context.Context, wait time.Duration) error {
+	for range 3 {
+		at := time.Now()
+		if err := c.sleep(ctx, wait); err != nil {
+			return err
+		}
+		late := time.Since(at) - wait
+		if late <= c.guard {
+			return nil
+		}
+		wait = 2 * late
+	}
+	return nil
+}
+
+// firstBackoff is the backoff before an update's second round: it sleeps
+// half of it plus a jitter of up to all of it, and each further round twice
+// as long, up to 640 ms.
+const firstBackoff = 10 * time.Millisecond
 
 // errStale: the index read is too old to be pushed without a condition.
 var errStale = errors.New("stale read")
@@ -377,20 +423,22 @@ const (
 
 // pushIndex pushes the merged index under the tag, conditionally where the
 // target honours conditions. It reports whether the push that landed was
-// conditional and how long it took. errStale means: read again.
+// conditional, how long it took, and how long the request that confirmed the
+// read before a plain push took (see fresh). errStale means: read again.
 // removed is the digest a removal took out of the index, which the watch of a
 // plain push must not take for another writer's entry.
-func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.Digest, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time, removed digest.Digest) (bool, time.Duration, []ocispec.Descriptor, error) {
+func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.Digest, fb fallback, desc ocispec.Descriptor, data []byte, readDone time.Time, readDur time.Duration, removed digest.Digest) (bool, time.Duration, time.Duration, []ocispec.Descriptor, error) {
 	name := t.Name()
 	if c.repo(name).cond == condUnknown {
-		if time.Since(readDone) > c.guard {
-			return false, 0, nil, errStale // the probe may write: it must be fresh
+		confirmed, pre, err := c.fresh(ctx, t, fb, readDone, readDur)
+		if err != nil {
+			return false, 0, 0, nil, err // the probe may write: it must be fresh
 		}
 		at := time.Now()
 		// the probe is a plain push where conditions are ignored: no retry
 		// past the guard, and watched like one
 		seen, err := c.pushWatched(ctx, t, subject, fb.index, removed, func() error {
-			_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: readDone.Add(c.guard)})
+			_, err := t.PushManifest(ctx, desc, data, target.PushOptions{Tag: fb.tag, IfMatch: probeETag, NotAfter: confirmed.Add(c.guard)})
 			return err
 		})
 		switch {
@@ -404,9 +452,9 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 			// the condition was ignored and the probe was a plain push
 			c.logf("%s: conditional pushes are ignored; the probe was a plain push", name)
 			c.setRepo(name, func(r *repoState) { r.cond = condNone })
-			return false, time.Since(at), seen, nil
+			return false, time.Since(at), pre, seen, nil
 		default:
-			return false, 0, nil, err
+			return false, 0, 0, nil, err
 		}
 	}
 	opts := target.PushOptions{Tag: fb.tag}
@@ -419,29 +467,65 @@ func (c *Client) pushIndex(ctx context.Context, t target.Target, subject digest.
 			opts.IfNoneMatch, conditional = true, true
 		}
 	}
-	if !conditional {
-		if time.Since(readDone) > c.guard {
-			return false, 0, nil, errStale
+	if conditional {
+		at := time.Now()
+		_, err := t.PushManifest(ctx, desc, data, opts)
+		if errors.Is(err, target.ErrConditionalUnsupported) {
+			// honoured If-Match, but not this header: plain from now on
+			c.setRepo(name, func(r *repoState) { r.cond = condNone })
+			return false, 0, 0, nil, errStale
 		}
-		// a retry after the guard would push a stale index over the
-		// entries of writers that read since
-		opts.NotAfter = readDone.Add(c.guard)
+		return true, time.Since(at), 0, nil, err
 	}
+	confirmed, pre, err := c.fresh(ctx, t, fb, readDone, readDur)
+	if err != nil {
+		return false, 0, 0, nil, err
+	}
+	// a retry after the guard would push a stale index over the entries of
+	// writers that read since
+	opts.NotAfter = confirmed.Add(c.guard)
 	at := time.Now()
-	if !conditional {
-		seen, err := c.pushWatched(ctx, t, subject, fb.index, removed, func() error {
-			_, err := t.PushManifest(ctx, desc, data, opts)
-			return err
-		})
-		return false, time.Since(at), seen, err
+	seen, err := c.pushWatched(ctx, t, subject, fb.index, removed, func() error {
+		_, err := t.PushManifest(ctx, desc, data, opts)
+		return err
+	})
+	return false, time.Since(at), pre, seen, err
+}
+
+// fresh confirms, right before a plain push, that the tag still holds the
+// index our read found, and returns when that was last confirmed and how
+// long the confirming request took. The read confirms it when it completed
+// within the guard; otherwise (a large index to merge, a process held up) a
+// HEAD of the tag does: the same digest, or still no tag. A tag that changed
+// is errStale (read again). The push must then be sent within the guard of
+// the HEAD: where it would not be, the HEAD is sent again, a few times,
+// before the read is given up as stale. So a plain push replaces the tag at
+// most the confirming request, the guard and the push's own duration after
+// the tag last held what it merged, and the settling wait only has to cover
+// that (see settle).
+func (c *Client) fresh(ctx context.Context, t target.Target, fb fallback, readDone time.Time, readDur time.Duration) (time.Time, time.Duration, error) {
+	if time.Since(readDone) <= c.guard {
+		return readDone, readDur, nil
 	}
-	_, err := t.PushManifest(ctx, desc, data, opts)
-	if errors.Is(err, target.ErrConditionalUnsupported) {
-		// honoured If-Match, but not this header: plain from now on
-		c.setRepo(name, func(r *repoState) { r.cond = condNone })
-		return false, 0, nil, errStale
+	for range 3 {
+		at := time.Now()
+		d, err := t.Resolve(ctx, fb.tag)
+		done := time.Now()
+		switch {
+		case errors.Is(err, target.ErrNotFound):
+			if fb.exists {
+				return done, 0, errStale
+			}
+		case err != nil:
+			return done, 0, fmt.Errorf("read referrers tag %s: %w", fb.tag, err)
+		case !fb.exists || d.Digest != fb.desc.Digest:
+			return done, 0, errStale
+		}
+		if time.Since(done) <= c.guard {
+			return done, done.Sub(at), nil
+		}
 	}
-	return true, time.Since(at), nil, err
+	return time.Time{}, 0, errStale
 }
 
 // pushWatched runs a plain push of ours (an index with ours' entries) and,

@@ -106,13 +106,14 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithSettle sets the staleness guard of unconditional tag schema updates: an
-// index whose read completed longer ago than guard is read again instead of
-// pushed, and a pushed index is verified after guard plus twice the read's and
-// the push's durations, and at least 50 ms or twice the guard, whichever is less
-// (see RATIONALE.md). Every writer must use the same guard.
+// WithSettle sets the staleness guard of unconditional tag schema updates: a
+// plain push is sent at most guard after its read, or a HEAD that confirmed
+// the read, completed; a pushed index is verified after guard plus twice
+// that request's and the push's durations, and at least 40 ms or
+// four times the guard, whichever is less (see RATIONALE.md). Every writer must use
+// the same guard.
 func WithSettle(guard time.Duration) Option {
-	return func(c *Client) { c.guard, c.settleFloor = guard, min(c.settleFloor, 2*guard) }
+	return func(c *Client) { c.guard, c.settleFloor = guard, min(c.settleFloor, 4*guard) }
 }
 
 // WithDebug writes the verbs' decisions to w: the mode found, condition probes,
@@ -135,8 +136,8 @@ func New(opts ...Option) *Client {
 	c := &Client{
 		repos:       map[string]repoState{},
 		locks:       map[string]*sync.Mutex{},
-		guard:       20 * time.Millisecond,
-		settleFloor: 50 * time.Millisecond,
+		guard:       5 * time.Millisecond,
+		settleFloor: 40 * time.Millisecond,
 		watchEvery:  10 * time.Millisecond,
 		attempts:    24,
 		maxNodes:    10000,

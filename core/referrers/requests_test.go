@@ -98,10 +98,11 @@ func TestAttachRequestSequence(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, tc.mode)
 			repo := w.repo(t)
-			// The default guard: with 5 ms, a read slowed down by -race and the
-			// parallel tests is (rightly) read again before a plain push,
-			// which adds requests this test is not about.
 			c := New()
+			// With the default guard (5 ms), a read slowed down by -race and
+			// the parallel tests is (rightly) confirmed by a HEAD before a
+			// plain push (see fresh), a request this test is not about.
+			c.guard = 50 * time.Millisecond
 			// The reads that watch a slow push (pushWatched) depend on
 			// timing; this test pins the sequence of a fast one.
 			c.watchEvery = time.Hour

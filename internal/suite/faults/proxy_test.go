@@ -287,7 +287,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 //
 // A delay fault holds such a push after the registry applied it, not before:
 // a tag push held in flight for longer than the other writers' settling wait
-// (50-80 ms here) lands after they verified their entries and drops them.
+// (40-60 ms here) lands after they verified their entries and drops them.
 // Without conditional requests (distribution ignores If-Match) no client can
 // prevent that; it is the documented limit of the fallback (RATIONALE.md, "No
 // lost entries in the tag schema", point 5 and "Limits"), not a fault this
