@@ -767,6 +767,7 @@ $(floor_table)
 
 ## Re-run
 
+<!-- not run: a benchmark of many minutes that needs hyperfine and GNU time; checked: the script parses -->
 \`\`\`sh
 bash scripts/bench-peers.sh        # as root, or with hyperfine and GNU time installed
 \`\`\`

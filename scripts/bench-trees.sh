@@ -420,6 +420,7 @@ fi
   echo
   echo "## Rerun"
   echo
+  echo '<!-- not run: benchmarks of many minutes; checked: the script, its variables and the benchmark names exist -->'
   echo '```sh'
   echo 'bash scripts/bench-trees.sh                                          # everything'
   echo 'BENCH_SIZES="1000 10000" BENCH_GO=0 bash scripts/bench-trees.sh     # quick: no 100k, no Go benchmarks'
