@@ -745,16 +745,15 @@ $(floor_table)
   (one GET, answered 404 on olareg, concurrent with the API GET), to add referrers that
   olareg's API stops listing once a tag-mode client has written the tag (RATIONALE.md,
   "Listing reads the tag beside the API"): one request more than oras on olareg.
-- **List of $many, one level**: ours decodes the index in one pass without reflection
-  and writes it one descriptor at a time (RATIONALE.md, "A long list is decoded and
-  written without reflection"); what is left is the process start and the registry's own
-  time to answer, which the floor table above measures: where floor/oras is near or above
-  0.5, the target is out of reach for any client on that registry (distribution reads and
-  parses the whole $many-entry index from its store before it sends the first byte).
-- **List depth 2 on olareg**: one API GET per referrer, as oras; olareg takes a few
-  milliseconds to answer each, and that is nearly all of the time (the floor, curl sending
-  the same requests 8 at a time, is within a few percent of ours). More parallel requests
-  made it slower: both processes share the two cores.
+- **List of $many, one level**: ours decodes the index in one pass without reflection,
+  writes it one descriptor at a time and runs no collection cycle (RATIONALE.md, "A long
+  list is decoded and written without reflection"). What is left is the process start,
+  the registry's time to answer (the floor table above) and, on olareg, the read of the
+  referrers tag beside the API (see "Requests on list" below), which runs at the same
+  time as the API GET but shares the two cores with it.
+- **List depth 2 on olareg**: one API GET per referrer, as oras, 8 at a time; olareg takes
+  a few milliseconds to answer each, most of the time of every client (see the floor).
+  More parallel requests made it slower: the registry and the client share two cores.
 - **Requests on list depth 2**: instead of one tag read per referrer, ours lists the tags
   once (\`GET /v2/NAME/tags/list\`, paged) and reads only the referrers tags that exist
   (RATIONALE.md, "Nested listing asks the tag list, not each tag"). On olareg that is the
