@@ -269,7 +269,16 @@ func (c *Client) editFallback(ctx context.Context, t target.Target, subject dige
 			confirming = true
 			continue
 		}
-		confirming = false
+		if confirming {
+			// What we confirmed came undone (a removed entry is back, or
+			// our entry is gone again): a writer that read before our push
+			// pushed after it. Two removers of different entries can undo
+			// each other in step this way round after round, since a
+			// confirming read follows a wait of the same length for both:
+			// back off with jitter (the top of the loop) and read again.
+			confirming = false
+			continue
+		}
 		changed := edit.apply(&fb.index, pending)
 		if dropEntries(&fb.index, dropped) {
 			changed = true
