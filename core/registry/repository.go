@@ -391,9 +391,9 @@ func (r *Repository) PushBlob(ctx context.Context, desc ocispec.Descriptor, body
 		tries++
 		if !seekable {
 			// never rewound: nothing to wait for
-			return io.NopCloser(newVerifier(body, desc)), nil
+			return target.VerifyBlob(io.NopCloser(body), desc), nil
 		}
-		prev = &tryBody{r: newVerifier(body, desc), done: make(chan struct{})}
+		prev = &tryBody{r: target.VerifyBlob(io.NopCloser(body), desc), done: make(chan struct{})}
 		return prev, nil
 	}
 	if loc.Host != r.host {
@@ -572,48 +572,7 @@ func (r *Repository) OpenBlob(ctx context.Context, desc ocispec.Descriptor) (io.
 	if err := check(opBlobGet, resp, false); err != nil {
 		return nil, fmt.Errorf("fetch blob %s from %s: %w", desc.Digest, r.Name(), err)
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{newVerifier(resp.Body, desc), resp.Body}, nil
-}
-
-// verifier hashes what it reads and turns a wrong size or digest into an error
-// at EOF.
-type verifier struct {
-	r      io.Reader
-	want   ocispec.Descriptor
-	d      digest.Digester
-	n      int64
-	failed error
-}
-
-func newVerifier(r io.Reader, desc ocispec.Descriptor) *verifier {
-	alg := desc.Digest.Algorithm()
-	if !alg.Available() {
-		alg = digest.Canonical
-	}
-	return &verifier{r: r, want: desc, d: alg.Digester()}
-}
-
-func (v *verifier) Read(p []byte) (int, error) {
-	if v.failed != nil {
-		return 0, v.failed
-	}
-	n, err := v.r.Read(p)
-	v.n += int64(n)
-	v.d.Hash().Write(p[:n])
-	if v.want.Size >= 0 && v.n > v.want.Size {
-		v.failed = fmt.Errorf("content of %s is longer than %d bytes: %w", v.want.Digest, v.want.Size, target.ErrDigestMismatch)
-		return n, v.failed
-	}
-	if err == io.EOF {
-		if v.n != v.want.Size || v.d.Digest() != v.want.Digest {
-			v.failed = fmt.Errorf("content read for %s has digest %s and %d bytes: %w", v.want.Digest, v.d.Digest(), v.n, target.ErrDigestMismatch)
-			return n, v.failed
-		}
-	}
-	return n, err
+	return target.VerifyBlob(resp.Body, desc), nil
 }
 
 // PushManifest implements target.Target. The Content-Type is the manifest's
