@@ -12,6 +12,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/display"
+	"github.com/oci-referrers/referrers/core/referrers"
 )
 
 // writeIndexJSON writes idx exactly as a json.Encoder with SetIndent("", "  ")
@@ -22,12 +23,24 @@ import (
 // Each write to the display.JSON writer is one descriptor or the text between
 // two, so no string is split between two of its writes.
 func writeIndexJSON(w io.Writer, idx ocispec.Index) error {
-	if len(idx.Manifests) == 0 {
+	return writeIndex(w, idx, len(idx.Manifests), func(i int) *ocispec.Descriptor { return &idx.Manifests[i] })
+}
+
+// writeListJSON writes res.Index() as writeIndexJSON does, from res's nodes:
+// without the copy of every descriptor that building the index takes.
+func writeListJSON(w io.Writer, res referrers.ListResult) error {
+	idx := referrers.ListResult{}.Index()
+	return writeIndex(w, idx, len(res.Referrers), func(i int) *ocispec.Descriptor { return &res.Referrers[i].Descriptor })
+}
+
+// writeIndex writes idx with its manifests replaced by the n descriptors
+// entry returns.
+func writeIndex(w io.Writer, idx ocispec.Index, n int, entry func(int) *ocispec.Descriptor) error {
+	if n == 0 {
 		enc := json.NewEncoder(display.NewJSONWriter(w))
 		enc.SetIndent("", "  ")
 		return enc.Encode(idx)
 	}
-	manifests := idx.Manifests
 	idx.Manifests = []ocispec.Descriptor{}
 	head, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {
@@ -47,13 +60,13 @@ func writeIndexJSON(w io.Writer, idx ocispec.Index) error {
 		return err
 	}
 	buf := make([]byte, 0, 1024)
-	for i, d := range manifests {
+	for i := range n {
 		buf = buf[:0]
 		if i > 0 {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, "\n    "...)
-		if buf, err = appendDescriptor(buf, d); err != nil {
+		if buf, err = appendDescriptor(buf, entry(i)); err != nil {
 			return err
 		}
 		if _, err := jw.Write(buf); err != nil {
@@ -70,7 +83,7 @@ func writeIndexJSON(w io.Writer, idx ocispec.Index) error {
 // appendDescriptor appends d as json.MarshalIndent(d, "    ", "  ") would.
 // Descriptors with fields a referrers list rarely has (urls, data, platform)
 // go through json.MarshalIndent itself.
-func appendDescriptor(b []byte, d ocispec.Descriptor) ([]byte, error) {
+func appendDescriptor(b []byte, d *ocispec.Descriptor) ([]byte, error) {
 	if d.URLs != nil || d.Data != nil || d.Platform != nil {
 		m, err := json.MarshalIndent(d, "    ", "  ")
 		return append(b, m...), err

@@ -11,51 +11,15 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/oci-referrers/referrers/core/display"
+	"github.com/oci-referrers/referrers/core/referrers"
 )
 
 // TestWriteIndexJSON: writeIndexJSON writes byte for byte what a json.Encoder
 // with SetIndent("", "  ") writes through display.NewJSONWriter, for the shapes
 // a list prints and for strings every escaping rule touches.
 func TestWriteIndexJSON(t *testing.T) {
-	d := digest.FromString
-	strs := []string{
-		"", "plain", `quote " and \ backslash`, "<html> & co", "tab\tnewline\nnul\x00",
-		"é and 雪", "bad utf-8 \xff\xfe", "line sep \u2028 para \u2029", "del \x7f c1 \u0085 bidi \u202e",
-		"##[group]marker", "::error::x", "##", "emoji 🐳",
-	}
-	desc := func(i int) ocispec.Descriptor {
-		return ocispec.Descriptor{
-			MediaType:    ocispec.MediaTypeImageManifest,
-			Digest:       d(strs[i%len(strs)]),
-			Size:         int64(i * 1000),
-			ArtifactType: strs[(i+3)%len(strs)],
-			Annotations:  map[string]string{strs[i%len(strs)]: strs[(i+1)%len(strs)], "z": "last", "a": strs[(i+2)%len(strs)]},
-		}
-	}
-	var many []ocispec.Descriptor
-	for i := range 40 {
-		many = append(many, desc(i))
-	}
-	withRare := []ocispec.Descriptor{
-		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("u"), Size: 1, URLs: []string{"https://example.test/a<b"}},
-		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("p"), Size: 2, Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
-		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("d"), Size: 3, Data: []byte("inline")},
-		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("e"), Size: 0, Annotations: map[string]string{}},
-		{MediaType: "", Digest: "", Size: -1},
-	}
-	subject := desc(7)
-	rng := rand.New(rand.NewPCG(1, 2))
-	var random []ocispec.Descriptor
-	for range 200 {
-		ann := map[string]string{}
-		for range rng.IntN(4) {
-			ann[strs[rng.IntN(len(strs))]] = strs[rng.IntN(len(strs))]
-		}
-		random = append(random, ocispec.Descriptor{
-			MediaType: strs[rng.IntN(len(strs))], Digest: digest.Digest(strs[rng.IntN(len(strs))]),
-			Size: rng.Int64() - rng.Int64(), Annotations: ann, ArtifactType: strs[rng.IntN(len(strs))],
-		})
-	}
+	many, withRare, random := indexEntries()
+	subject := many[7]
 	for _, tc := range []struct {
 		name string
 		idx  ocispec.Index
@@ -92,6 +56,73 @@ func TestWriteIndexJSON(t *testing.T) {
 				t.Fatalf("differs at byte %d of %d/%d:\ngot  …%q\nwant …%q", i, len(g), len(w), g[max(0, i-40):min(len(g), i+40)], w[max(0, i-40):min(len(w), i+40)])
 			}
 		})
+	}
+}
+
+// indexEntries are descriptors a list prints: many with strings every
+// escaping rule touches, some with the rare fields, and random ones.
+func indexEntries() (many, withRare, random []ocispec.Descriptor) {
+	d := digest.FromString
+	strs := []string{
+		"", "plain", `quote " and \ backslash`, "<html> & co", "tab\tnewline\nnul\x00",
+		"é and 雪", "bad utf-8 \xff\xfe", "line sep \u2028 para \u2029", "del \x7f c1 \u0085 bidi \u202e",
+		"##[group]marker", "::error::x", "##", "emoji 🐳",
+	}
+	desc := func(i int) ocispec.Descriptor {
+		return ocispec.Descriptor{
+			MediaType:    ocispec.MediaTypeImageManifest,
+			Digest:       d(strs[i%len(strs)]),
+			Size:         int64(i * 1000),
+			ArtifactType: strs[(i+3)%len(strs)],
+			Annotations:  map[string]string{strs[i%len(strs)]: strs[(i+1)%len(strs)], "z": "last", "a": strs[(i+2)%len(strs)]},
+		}
+	}
+
+	for i := range 40 {
+		many = append(many, desc(i))
+	}
+	withRare = []ocispec.Descriptor{
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("u"), Size: 1, URLs: []string{"https://example.test/a<b"}},
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("p"), Size: 2, Platform: &ocispec.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}},
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("d"), Size: 3, Data: []byte("inline")},
+		{MediaType: ocispec.MediaTypeImageManifest, Digest: d("e"), Size: 0, Annotations: map[string]string{}},
+		{MediaType: "", Digest: "", Size: -1},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	for range 200 {
+		ann := map[string]string{}
+		for range rng.IntN(4) {
+			ann[strs[rng.IntN(len(strs))]] = strs[rng.IntN(len(strs))]
+		}
+		random = append(random, ocispec.Descriptor{
+			MediaType: strs[rng.IntN(len(strs))], Digest: digest.Digest(strs[rng.IntN(len(strs))]),
+			Size: rng.Int64() - rng.Int64(), Annotations: ann, ArtifactType: strs[rng.IntN(len(strs))],
+		})
+	}
+	return many, withRare, random
+}
+
+// TestWriteListJSON: a listing's nodes are written as the index
+// ListResult.Index() builds from them (with no referrers, with many and with
+// rare fields).
+func TestWriteListJSON(t *testing.T) {
+	many, withRare, _ := indexEntries()
+	for _, entries := range [][]ocispec.Descriptor{nil, many[:1], many, withRare} {
+		var res referrers.ListResult
+		for i := range entries {
+			res.Referrers = append(res.Referrers, &referrers.Node{Descriptor: entries[i]})
+		}
+		var want, got bytes.Buffer
+		if err := writeIndexJSON(&want, res.Index()); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeListJSON(&got, res); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("%d entries: writeListJSON wrote\n%s\nwant\n%s", len(entries), got.Bytes(), want.Bytes())
+		}
 	}
 }
 

@@ -152,7 +152,7 @@ type child struct {
 // {"subject", "mode", "referrers": [{"descriptor", "mode", "referrers"}]}.
 func writeJSON(w io.Writer, res referrers.ListResult, depth int) error {
 	if depth <= 1 {
-		return writeIndexJSON(w, res.Index())
+		return writeListJSON(w, res)
 	}
 	enc := json.NewEncoder(display.NewJSONWriter(w))
 	enc.SetIndent("", "  ")

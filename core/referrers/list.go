@@ -232,6 +232,7 @@ func (f filter) keep(d ocispec.Descriptor) bool {
 func (c *Client) referrersOf(ctx context.Context, t target.Target, subject digest.Digest, mode Mode, f filter, tags *tagSet) ([]ocispec.Descriptor, Mode, []string, error) {
 	var warnings []string
 	var descs []ocispec.Descriptor
+	var self digest.Digest // left out of a tag schema index that lists it
 	applied := false
 	used := ModeTag
 	apiFirst := mode == ModeAPI || (mode == ModeAuto && c.repo(t.Name()).cap != capNoAPI)
@@ -295,23 +296,25 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 		} else if err != nil {
 			return nil, "", nil, err
 		}
-		for _, d := range fb.index.Manifests {
+		descs = fb.index.Manifests
+		for _, d := range descs {
 			if d.Digest == subject {
 				warnings = append(warnings, selfListedWarning(fb.tag, subject))
-				continue
+				self = subject
 			}
-			descs = append(descs, d)
 		}
 	} else if tagRead != nil {
 		r := <-tagRead
 		extra, w := c.mergeTagSchema(ctx, t, subject, descs, r)
 		warnings = append(warnings, w...)
 		if len(extra) > 0 {
-			descs = append(descs, extra...)
+			// a new array: descs may be a store's own slice, with room after it
+			descs = append(descs[:len(descs):len(descs)], extra...)
 			applied = false // the tag's entries were not filtered by the registry
 		}
 	}
-	descs, w, err := c.complete(ctx, t, dedupe(descs))
+	// the tag schema's index was decoded for this call alone: it is ours to edit
+	descs, w, err := c.complete(ctx, t, sortUnique(descs, self, used == ModeTag))
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -322,21 +325,50 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 			out = append(out, d)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Digest < out[j].Digest })
 	return out, used, warnings, nil
 }
 
-// dedupe keeps the first entry of each digest (the Referrers API's before the
-// tag schema's), in a new slice: what follows edits and filters it in place,
-// and a store may hand out a slice it keeps (an on-disk tree's cached index).
-func dedupe(ds []ocispec.Descriptor) []ocispec.Descriptor {
-	seen := make(map[digest.Digest]bool, len(ds))
-	out := make([]ocispec.Descriptor, 0, len(ds))
-	for _, d := range ds {
-		if !seen[d.Digest] {
-			seen[d.Digest] = true
-			out = append(out, d)
+// sortUnique returns ds sorted by digest, keeping the first entry of each
+// digest (the Referrers API's before the tag schema's) and leaving out the
+// entries of digest skip. What follows edits and filters the result in place,
+// and a store may hand out a slice it keeps (an on-disk tree's cached index),
+// so the result is a new slice unless owned says ds is the caller's alone. A
+// list that is sorted already (as the tag schema index we write, and most
+// registries' answers) is compacted in place when owned, else copied once;
+// others are sorted by position, without moving a descriptor more than once.
+// Each copy of 2,000 descriptors is 240 kB of fresh memory.
+func sortUnique(ds []ocispec.Descriptor, skip digest.Digest, owned bool) []ocispec.Descriptor {
+	sorted := true
+	for i := 1; i < len(ds) && sorted; i++ {
+		sorted = ds[i-1].Digest <= ds[i].Digest
+	}
+	var out []ocispec.Descriptor
+	if sorted && owned {
+		out = ds[:0] // each kept entry moves back or stays
+	} else {
+		out = make([]ocispec.Descriptor, 0, len(ds))
+	}
+	keep := func(d *ocispec.Descriptor) {
+		if d.Digest != skip && (len(out) == 0 || out[len(out)-1].Digest != d.Digest) {
+			out = append(out, *d)
 		}
+	}
+	if sorted {
+		for i := range ds {
+			keep(&ds[i])
+		}
+		return out
+	}
+	pos := make([]int, len(ds))
+	for i := range pos {
+		pos[i] = i
+	}
+	sort.Slice(pos, func(a, b int) bool {
+		x, y := ds[pos[a]].Digest, ds[pos[b]].Digest
+		return x < y || x == y && pos[a] < pos[b]
+	})
+	for _, i := range pos {
+		keep(&ds[i])
 	}
 	return out
 }

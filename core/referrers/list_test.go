@@ -443,6 +443,60 @@ func TestListSortedAndDeduplicated(t *testing.T) {
 	})
 }
 
+// TestSortUnique: sorted by digest, the first entry of each digest kept (the
+// API's before the tag schema's), the skipped digest left out, the input
+// untouched unless owned, for input in order and out of it.
+func TestSortUnique(t *testing.T) {
+	t.Parallel()
+	d := func(c byte, from string) ocispec.Descriptor {
+		return ocispec.Descriptor{Digest: digest.Digest("sha256:" + strings.Repeat(string(c), 64)), Annotations: map[string]string{"from": from}}
+	}
+	type entry struct{ c, from string }
+	cases := []struct {
+		name string
+		in   []ocispec.Descriptor
+		skip byte
+		want []entry
+	}{
+		{"empty", nil, 0, nil},
+		{"sorted", []ocispec.Descriptor{d('a', "api"), d('b', "api"), d('c', "api")}, 0, []entry{{"a", "api"}, {"b", "api"}, {"c", "api"}}},
+		{"sorted with repeats", []ocispec.Descriptor{d('a', "api"), d('a', "tag"), d('b', "tag"), d('b', "tag2")}, 0, []entry{{"a", "api"}, {"b", "tag"}}},
+		{"unsorted with repeats", []ocispec.Descriptor{d('c', "api"), d('a', "api"), d('b', "api"), d('a', "tag"), d('c', "tag")}, 0, []entry{{"a", "api"}, {"b", "api"}, {"c", "api"}}},
+		{"skip, sorted", []ocispec.Descriptor{d('a', "tag"), d('b', "tag")}, 'a', []entry{{"b", "tag"}}},
+		{"skip, unsorted", []ocispec.Descriptor{d('b', "tag"), d('c', "tag"), d('a', "tag")}, 'c', []entry{{"a", "tag"}, {"b", "tag"}}},
+	}
+	for _, tc := range cases {
+		for _, owned := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/owned=%v", tc.name, owned), func(t *testing.T) {
+				in := slices.Clone(tc.in)
+				var skip digest.Digest
+				if tc.skip != 0 {
+					skip = d(tc.skip, "").Digest
+				}
+				out := sortUnique(in, skip, owned)
+				var got []entry
+				for _, o := range out {
+					got = append(got, entry{string(o.Digest[len("sha256:")]), o.Annotations["from"]})
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("sortUnique = %v, want %v", got, tc.want)
+				}
+				if owned {
+					return
+				}
+				for i := range in {
+					if in[i].Digest != tc.in[i].Digest {
+						t.Fatalf("input changed at %d", i)
+					}
+				}
+				if len(out) > 0 && len(in) > 0 && &out[0] == &in[0] {
+					t.Error("output shares the input's array")
+				}
+			})
+		}
+	}
+}
+
 // TestListPaged: the API's Link pages are all listed (distribution-spec v1.1.1, Listing Referrers).
 func TestListPaged(t *testing.T) {
 	t.Parallel()

@@ -293,7 +293,7 @@ func (r *Repository) getSized(ctx context.Context, reference string, want digest
 	if resp.ContentLength > limit {
 		return target.Tagged{}, fmt.Errorf("fetch %s: %d bytes, more than %d: %w", what, resp.ContentLength, limit, tooLargeOrMismatch(size))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := readAllSized(resp, limit+1)
 	if err != nil {
 		return target.Tagged{}, fmt.Errorf("fetch %s: %w", what, err)
 	}
@@ -317,7 +317,7 @@ func (r *Repository) getSized(ctx context.Context, reference string, want digest
 		}
 	}
 	mt := mediaType(resp.Header)
-	if m := sniffMediaType(data); m != "" {
+	if m := target.MediaTypeOf(data); m != "" {
 		mt = m
 	}
 	return target.Tagged{
@@ -332,17 +332,6 @@ func tooLargeOrMismatch(size int64) error {
 		return target.ErrDigestMismatch
 	}
 	return target.ErrTooLarge
-}
-
-// sniffMediaType returns the mediaType a manifest declares, if any.
-func sniffMediaType(data []byte) string {
-	var m struct {
-		MediaType string `json:"mediaType"`
-	}
-	if json.Unmarshal(data, &m) != nil {
-		return ""
-	}
-	return m.MediaType
 }
 
 // PushBlob implements target.Target: HEAD the blob and skip it when present,

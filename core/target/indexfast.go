@@ -265,3 +265,64 @@ func (f *fields) first(key []byte) bool {
 	*f |= bit
 	return true
 }
+
+// mediaTypeFast is MediaTypeOf's one pass: the top-level "mediaType" of a
+// JSON object whose keys and strings have no escapes and whose numbers are
+// integers, every value checked as encoding/json would check it and none
+// decoded but that one. On anything else (a repeated mediaType, a key that
+// matches it only without case, which encoding/json also takes) it reports
+// false and MediaTypeOf asks encoding/json (FuzzMediaTypeOf compares the two).
+func mediaTypeFast(b []byte) (string, bool) {
+	p := fastParser{b: b}
+	var mt []byte
+	seen := false
+	if !p.object(func(key []byte) bool {
+		if string(key) == "mediaType" && !seen {
+			seen = true
+			s, ok := p.raw()
+			mt = s
+			return ok
+		}
+		if len(key) == len("mediaType") && bytes.EqualFold(key, []byte("mediaType")) {
+			return false
+		}
+		return p.skip(0)
+	}) {
+		return "", false
+	}
+	p.space()
+	return string(mt), p.i == len(p.b)
+}
+
+// skip checks one value and moves past it; deep nesting goes to the fallback.
+func (p *fastParser) skip(depth int) bool {
+	p.space()
+	if p.i >= len(p.b) || depth > 32 {
+		return false
+	}
+	switch p.b[p.i] {
+	case '"':
+		_, ok := p.raw()
+		return ok
+	case '{':
+		return p.object(func([]byte) bool { return p.skip(depth + 1) })
+	case '[':
+		return p.array(func() bool { return p.skip(depth + 1) })
+	case 't':
+		return p.literal("true")
+	case 'f':
+		return p.literal("false")
+	case 'n':
+		return p.literal("null")
+	}
+	_, ok := p.integer()
+	return ok
+}
+
+func (p *fastParser) literal(s string) bool {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		return false
+	}
+	p.i += len(s)
+	return true
+}
