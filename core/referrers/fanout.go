@@ -3,6 +3,7 @@ package referrers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -22,7 +23,9 @@ func IsIndex(mediaType string) bool {
 // fanOut's: it cancels the context of the calls still running, and the calls
 // not yet started are not made. When the caller's ctx ends before every call
 // was started, fanOut returns its error. The verbs' concurrent requests all go through here, so
-// that each fan-out is bounded and ends alike.
+// that each fan-out is bounded and ends alike. The calls run on at most limit
+// goroutines that each take the next i: a goroutine per call grew its stack
+// anew for every request (a depth-2 listing of 2,000 referrers started 2,000).
 func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return nil
@@ -31,32 +34,34 @@ func fanOut(ctx context.Context, n, limit int, f func(ctx context.Context, i int
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-		sem   = make(chan struct{}, max(1, min(limit, n)))
+		wg      sync.WaitGroup
+		once    sync.Once
+		first   error
+		next    atomic.Int64
+		stopped atomic.Bool
 	)
 	fail := func(err error) {
 		once.Do(func() { first = err; cancel() })
 	}
-	stopped := false
-	for i := range n {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if stopped = ctx.Err() != nil; stopped {
-			break // a call failed, or the caller gave up
-		}
+	for range max(1, min(limit, n)) {
 		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := f(ctx, i); err != nil {
-				fail(err)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if ctx.Err() != nil {
+					stopped.Store(true) // a call failed, or the caller gave up
+					return
+				}
+				if err := f(ctx, i); err != nil {
+					fail(err)
+				}
 			}
 		})
 	}
 	wg.Wait()
-	if first == nil && stopped {
+	if first == nil && stopped.Load() {
 		return parent.Err()
 	}
 	return first

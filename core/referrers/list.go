@@ -237,7 +237,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 	used := ModeTag
 	apiFirst := mode == ModeAPI || (mode == ModeAuto && c.repo(t.Name()).cap != capNoAPI)
 	var tagRead chan fallbackRead
-	if apiFirst && mode == ModeAuto {
+	if apiFirst && mode == ModeAuto && !tags.absent(subject) {
 		// In auto mode the tag schema is read alongside the API: it is the
 		// answer when the API turns out to be unsupported (one round trip
 		// saved), and on a registry with the API it may hold referrers the API
@@ -528,6 +528,20 @@ func (c *Client) listTags(ctx context.Context, t target.Target) *tagSet {
 func (s *tagSet) wait() {
 	if s != nil {
 		<-s.done
+	}
+}
+
+// absent reports, without waiting, that the tag listing is done and has no
+// referrers tag for subject: then nothing is read beside the API.
+func (s *tagSet) absent(subject digest.Digest) bool {
+	if s == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return s.tags != nil && !s.tags[FallbackTag(subject)]
+	default:
+		return false
 	}
 }
 
