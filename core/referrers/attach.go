@@ -123,13 +123,25 @@ func (c *Client) Attach(ctx context.Context, t target.Target, subject ocispec.De
 			return res, nil
 		}
 	}
+	// to a registry the blobs (the config and the layers not streamed
+	// already) go up at the same time: it takes them in any order, and only
+	// the manifest must wait for all of them (distribution-spec v1.1.1,
+	// Pushing Manifests: its blobs must exist first); a tree writes them one
+	// by one (target.Remote)
+	limit := 1
+	if r, ok := t.(target.Remote); ok && r.Remote() {
+		limit = c.parallel
+	}
+	var todo []Blob
 	for _, b := range blobs {
-		if streamed[b.Descriptor.Digest] {
-			continue
+		if !streamed[b.Descriptor.Digest] {
+			todo = append(todo, b)
 		}
-		if err := pushBlob(ctx, t, b); err != nil {
-			return res, err
-		}
+	}
+	if err := fanOut(ctx, len(todo), limit, func(ctx context.Context, i int) error {
+		return pushBlob(ctx, t, todo[i])
+	}); err != nil {
+		return res, err
 	}
 	pushed, err := t.PushManifest(ctx, desc, data, target.PushOptions{})
 	if err != nil {

@@ -1,11 +1,16 @@
 package referrers
 
 import (
+	"errors"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/oci-referrers/referrers/core/ref"
+	"github.com/oci-referrers/referrers/core/registry"
 	"github.com/oci-referrers/referrers/internal/testing/fakeregistry"
 )
 
@@ -15,7 +20,9 @@ import (
 //
 //   - resolve the subject: one HEAD (the registry gives digest, type and size);
 //   - each blob (the empty config, the file): HEAD, and when missing POST + PUT
-//     (a monolithic upload); a blob already there costs only the HEAD;
+//     (a monolithic upload); a blob already there costs only the HEAD; the
+//     blobs go up at the same time, so their requests are compared as a
+//     multiset (sortBlobRuns);
 //   - the manifest: one PUT by digest;
 //   - API: one referrers GET to confirm the OCI-Subject header, once per Client
 //     and repository (distribution-spec v1.1.1, Unavailable Referrers API and Pushing Manifests with Subject);
@@ -119,12 +126,27 @@ func TestAttachRequestSequence(t *testing.T) {
 				for _, q := range w.fake.Requests() {
 					got = append(got, describe(q, w))
 				}
-				if !slices.Equal(got, want) {
+				if !slices.Equal(sortBlobRuns(got), sortBlobRuns(want)) {
 					t.Errorf("attach %d: requests\n  %s\nwant\n  %s", i+1, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 				}
 			}
 		})
 	}
+}
+
+// sortBlobRuns returns lines with each run of blob requests sorted: blobs
+// are pushed concurrently, and only the order around them is fixed.
+func sortBlobRuns(lines []string) []string {
+	out := slices.Clone(lines)
+	for i := 0; i < len(out); {
+		j := i
+		for j < len(out) && strings.Contains(out[j], "/blobs/") {
+			j++
+		}
+		slices.Sort(out[i:j])
+		i = max(j, i+1)
+	}
+	return out
 }
 
 // describe is reqLine with the conditional headers of a PUT.
@@ -144,3 +166,45 @@ func describe(q fakeregistry.Request, w *world) string {
 	}
 	return strings.Join(append(append([]string{method, path}, cond...), status), " ")
 }
+
+// TestAttachBlobsConcurrently: a registry gets the config and the file at the
+// same time (each blob's HEAD waits until the other's has arrived), a tree
+// one after the other (TestHostileLayout: a blob the tree refuses stops the
+// attach before the next is written).
+func TestAttachBlobsConcurrently(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, fakeregistry.Mode{})
+	both := make(chan struct{})
+	var mu sync.Mutex
+	heads := 0
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method == http.MethodHead && strings.Contains(req.URL.Path, "/blobs/") {
+			mu.Lock()
+			if heads++; heads == 2 {
+				close(both)
+			}
+			mu.Unlock()
+			select {
+			case <-both:
+			case <-time.After(5 * time.Second):
+				return nil, errors.New("the other blob's HEAD did not come: blobs pushed one by one")
+			}
+		}
+		return http.DefaultTransport.RoundTrip(req)
+	})
+	r, err := ref.Parse(w.fake.Host() + "/" + testRepo + ":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := registry.New(registry.WithPlainHTTP(true), registry.WithHTTPClient(&http.Client{Transport: rt})).Repository(r)
+	if _, err := New(WithSettle(fastSettle)).Attach(ctxT(t), repo, w.subject, artifact(typeSig, "concurrent", nil), AttachOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if heads != 2 {
+		t.Errorf("%d blob HEADs, want 2", heads)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

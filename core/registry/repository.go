@@ -41,6 +41,9 @@ var (
 // Name is "REGISTRY/REPOSITORY".
 func (r *Repository) Name() string { return r.registry + "/" + r.name }
 
+// Remote implements target.Remote: every operation is a request.
+func (r *Repository) Remote() bool { return true }
+
 func (r *Repository) url(path string) string {
 	return r.client.scheme(r.host) + "://" + r.host + "/v2/" + r.name + "/" + path
 }

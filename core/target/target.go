@@ -22,6 +22,14 @@ import (
 // 4 megabytes; distribution-spec v1.1.1, Pushing Manifests).
 const MaxManifestBytes = 4 << 20
 
+// Remote is a Target whose operations are network round trips (the registry
+// client). The verbs overlap independent requests to it; a store of local
+// files gets them one after the other, so that a file it refuses (a blob
+// linked out of the tree) stops the verb before anything else is written.
+type Remote interface {
+	Remote() bool
+}
+
 // Target is one repository of a store.
 type Target interface {
 	// Name identifies the repository for caches, locks and messages ("host/repo").
