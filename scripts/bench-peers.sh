@@ -726,9 +726,12 @@ $(floor_table)
   "No lost entries in the tag schema" and "The settling wait, shortened"). oras and regctl
   do not wait, and lose entries when jobs attach at once. So our attach is slower than
   oras there, by about that wait.
-- **Requests on distribution (attach)**: ours sends two requests oras does not (a HEAD
-  before the GET of the referrers tag, and the verifying HEAD after the settle) and skips
-  one that oras sends (a HEAD of the artifact manifest before pushing it): one more in all.
+- **Requests on distribution (attach)**: ours sends one request oras does not (the
+  verifying HEAD after the settle) and skips one that oras sends (a HEAD of the artifact
+  manifest before pushing it): even. While the PUT of the tag schema index is in flight
+  longer than a read takes, ours reads the tag again to see whether another writer's index
+  lands meanwhile (RATIONALE.md, "Watching the tag while a plain push is in flight"): one
+  more request on a run where distribution was slow to take that PUT.
 - **Requests on olareg (attach)**: after the push that the registry answers with
   \`OCI-Subject\`, ours confirms the Referrers API with one filtered GET (RATIONALE.md,
   "Capability is learned per repository and confirmed"); oras instead HEADs the artifact
@@ -745,12 +748,15 @@ $(floor_table)
   (one GET, answered 404 on olareg, concurrent with the API GET), to add referrers that
   olareg's API stops listing once a tag-mode client has written the tag (RATIONALE.md,
   "Listing reads the tag beside the API"): one request more than oras on olareg.
-- **List of $many, one level**: ours decodes the index in one pass without reflection,
-  writes it one descriptor at a time and runs no collection cycle (RATIONALE.md, "A long
-  list is decoded and written without reflection"). What is left is the process start,
-  the registry's time to answer (the floor table above) and, on olareg, the read of the
-  referrers tag beside the API (see "Requests on list" below), which runs at the same
-  time as the API GET but shares the two cores with it.
+- **List of $many, one level**: ours reads the body into one buffer of its length, decodes
+  the index in one pass without reflection, sorts and de-duplicates it in place, writes it
+  one descriptor at a time from the listing's nodes and runs no collection cycle
+  (RATIONALE.md, "A long list is decoded and written without reflection"). What is left
+  is the process start, the registry's time to answer (the floor table above), the fresh
+  memory the decoded descriptors take (about 1 MB; a page touched for the first time is
+  expensive on this VM) and, on olareg, the read of the referrers tag beside the API (see
+  "Requests on list" above), which runs at the same time as the API GET but shares the
+  two cores with it.
 - **List depth 2 on olareg**: one API GET per referrer, as oras, 8 at a time; olareg takes
   a few milliseconds to answer each, most of the time of every client (see the floor).
   More parallel requests made it slower: the registry and the client share two cores.
