@@ -330,7 +330,7 @@ func (c *Client) referrersOf(ctx context.Context, t target.Target, subject diges
 
 // sortUnique returns ds sorted by digest, keeping the first entry of each
 // digest (the Referrers API's before the tag schema's) and leaving out the
-// entries of digest skip. What follows edits and filters the result in place,
+// entries of digest skip (none when it is ""). What follows edits and filters the result in place,
 // and a store may hand out a slice it keeps (an on-disk tree's cached index),
 // so the result is a new slice unless owned says ds is the caller's alone. A
 // list that is sorted already (as the tag schema index we write, and most
@@ -349,7 +349,7 @@ func sortUnique(ds []ocispec.Descriptor, skip digest.Digest, owned bool) []ocisp
 		out = make([]ocispec.Descriptor, 0, len(ds))
 	}
 	keep := func(d *ocispec.Descriptor) {
-		if d.Digest != skip && (len(out) == 0 || out[len(out)-1].Digest != d.Digest) {
+		if (skip == "" || d.Digest != skip) && (len(out) == 0 || out[len(out)-1].Digest != d.Digest) {
 			out = append(out, *d)
 		}
 	}

@@ -464,6 +464,7 @@ func TestSortUnique(t *testing.T) {
 		{"unsorted with repeats", []ocispec.Descriptor{d('c', "api"), d('a', "api"), d('b', "api"), d('a', "tag"), d('c', "tag")}, 0, []entry{{"a", "api"}, {"b", "api"}, {"c", "api"}}},
 		{"skip, sorted", []ocispec.Descriptor{d('a', "tag"), d('b', "tag")}, 'a', []entry{{"b", "tag"}}},
 		{"skip, unsorted", []ocispec.Descriptor{d('b', "tag"), d('c', "tag"), d('a', "tag")}, 'c', []entry{{"a", "tag"}, {"b", "tag"}}},
+		{"no digest, nothing skipped", []ocispec.Descriptor{d('a', "api"), {Annotations: map[string]string{"from": "api"}}, {Annotations: map[string]string{"from": "tag"}}}, 0, []entry{{"", "api"}, {"a", "api"}}},
 	}
 	for _, tc := range cases {
 		for _, owned := range []bool{false, true} {
@@ -476,7 +477,8 @@ func TestSortUnique(t *testing.T) {
 				out := sortUnique(in, skip, owned)
 				var got []entry
 				for _, o := range out {
-					got = append(got, entry{string(o.Digest[len("sha256:")]), o.Annotations["from"]})
+					c := strings.TrimPrefix(string(o.Digest), "sha256:")
+					got = append(got, entry{c[:min(1, len(c))], o.Annotations["from"]})
 				}
 				if !slices.Equal(got, tc.want) {
 					t.Errorf("sortUnique = %v, want %v", got, tc.want)
