@@ -41,10 +41,25 @@ func compareFast(t *testing.T, data []byte) (accepted bool) {
 	return true
 }
 
-var fastCases = []struct {
+// fastCase is a document and whether a fast path takes it (all others go
+// to encoding/json).
+type fastCase struct {
 	doc    string
-	accept bool // by the fast path; all others go to encoding/json
-}{
+	accept bool
+}
+
+// runFastCases runs compare on each case and checks what the fast path took.
+func runFastCases(t *testing.T, cases []fastCase, compare func(*testing.T, []byte) bool) {
+	for i, c := range cases {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			if got := compare(t, []byte(c.doc)); got != c.accept {
+				t.Errorf("fast path accepted = %v, want %v for %s", got, c.accept, c.doc)
+			}
+		})
+	}
+}
+
+var fastCases = []fastCase{
 	{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`, true},
 	{` {"schemaVersion": 2, "manifests": [ {"mediaType": "m", "digest": "sha256:` + strings.Repeat("a", 64) + `", "size": 0,
 	   "annotations": {"k": "v", "é": "雪"}, "artifactType": "t"} ], "annotations": {}, "subject": {"mediaType":"m","digest":"d","size":-0}} ` + "\n", true},
@@ -73,15 +88,7 @@ var fastCases = []struct {
 
 // TestDecodeIndexFast: the shapes the fast path takes and those it leaves to
 // encoding/json, each compared with encoding/json.
-func TestDecodeIndexFast(t *testing.T) {
-	for i, c := range fastCases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			if got := compareFast(t, []byte(c.doc)); got != c.accept {
-				t.Errorf("fast path accepted = %v, want %v for %s", got, c.accept, c.doc)
-			}
-		})
-	}
-}
+func TestDecodeIndexFast(t *testing.T) { runFastCases(t, fastCases, compareFast) }
 
 // BenchmarkDecodeIndex: a referrers list of 2,000 entries, through
 // DecodeIndex (the fast path) and through encoding/json alone.
@@ -154,10 +161,7 @@ func compareMediaType(t *testing.T, data []byte) (accepted bool) {
 	return ok
 }
 
-var mediaTypeCases = []struct {
-	doc    string
-	accept bool // by the fast path
-}{
+var mediaTypeCases = []fastCase{
 	{`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"c","digest":"d","size":2,"data":"e30="},"layers":[],"annotations":{"a":"b"},"x":[true,false,null,-1,[{}]]}`, true},
 	{` {"config":{"mediaType":"nested"}} `, true},
 	{`{}`, true},
@@ -181,15 +185,7 @@ var mediaTypeCases = []struct {
 
 // TestMediaTypeOf: the shapes the fast path takes and those it leaves to
 // encoding/json, each compared with encoding/json.
-func TestMediaTypeOf(t *testing.T) {
-	for i, c := range mediaTypeCases {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			if got := compareMediaType(t, []byte(c.doc)); got != c.accept {
-				t.Errorf("fast path accepted = %v, want %v for %s", got, c.accept, c.doc)
-			}
-		})
-	}
-}
+func TestMediaTypeOf(t *testing.T) { runFastCases(t, mediaTypeCases, compareMediaType) }
 
 // BenchmarkMediaTypeOf: the media type of a referrers list of 2,000
 // entries, the fast path against encoding/json.
