@@ -177,18 +177,7 @@ func (c *oursTagMode) name() string { return "referrers(tag)" }
 
 func (c *oursTagMode) attach(t *testing.T, subject string, a artifact) string {
 	t.Helper()
-	c.x.Dir = t.TempDir()
-	annFile := a.writeFiles(t, c.x.Dir)
-	args := []string{"attach", "--format", "json", "--referrers-mode", "tag", subject, "--artifact-type", a.artifactType}
-	for _, f := range a.files {
-		args = append(args, f.name+":"+f.mediaType)
-	}
-	args = append(args, annotationArgs(a, annFile)...)
-	d, err := digestOf("referrers", c.x.Must(args...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return attachFiles(t, c.x, "referrers", a, false, "attach", "--format", "json", "--referrers-mode", "tag", subject, "--artifact-type", a.artifactType)
 }
 
 // oursIndexStyle is our CLI attaching with --oci-referrers index: only the
@@ -199,18 +188,7 @@ func (c *oursIndexStyle) name() string { return "referrers(index)" }
 
 func (c *oursIndexStyle) attach(t *testing.T, subject string, a artifact) string {
 	t.Helper()
-	c.x.Dir = t.TempDir()
-	annFile := a.writeFiles(t, c.x.Dir)
-	args := []string{"attach", "--format", "json", "--oci-referrers", "index", subject, "--artifact-type", a.artifactType}
-	for _, f := range a.files {
-		args = append(args, f.name+":"+f.mediaType)
-	}
-	args = append(args, annotationArgs(a, annFile)...)
-	d, err := digestOf("referrers", c.x.Must(args...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return attachFiles(t, c.x, "referrers", a, false, "attach", "--format", "json", "--oci-referrers", "index", subject, "--artifact-type", a.artifactType)
 }
 
 // orasLayout is oras with --oci-layout: the subject is DIR:TAG or DIR@DIGEST.
@@ -221,18 +199,8 @@ func (c *orasLayout) cannotProduce(a artifact) string { return "" }
 
 func (c *orasLayout) attach(t *testing.T, subject string, a artifact) string {
 	t.Helper()
-	c.x.Dir = t.TempDir() // oras refuses absolute file paths; an absolute layout directory is fine
-	annFile := a.writeFiles(t, c.x.Dir)
-	args := []string{"attach", "--oci-layout", "--format", "json", "--artifact-type", a.artifactType, subject}
-	for _, f := range a.files {
-		args = append(args, f.name+":"+f.mediaType)
-	}
-	args = append(args, annotationArgs(a, annFile)...)
-	d, err := digestOf("oras", c.x.Must(args...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	// an absolute layout directory is fine; the files are relative (attachFiles)
+	return attachFiles(t, c.x, "oras", a, false, "attach", "--oci-layout", "--format", "json", "--artifact-type", a.artifactType, subject)
 }
 
 func (c *orasLayout) list(t *testing.T, subject string, depth int, platform string) []seen {

@@ -40,21 +40,7 @@ func (c *ours) cannotProduce(a artifact) string { return "" }
 
 func (c *ours) attach(t *testing.T, subject string, a artifact) string {
 	t.Helper()
-	c.x.Dir = t.TempDir()
-	annFile := a.writeFiles(t, c.x.Dir)
-	args := []string{"attach", "--plain-http", "--format", "json", subject, "--artifact-type", a.artifactType}
-	for _, f := range a.files {
-		args = append(args, f.name+":"+f.mediaType)
-	}
-	args = append(args, annotationArgs(a, annFile)...)
-	if a.platform != "" {
-		args = append(args, "--platform", a.platform)
-	}
-	d, err := digestOf(c.name(), c.x.Must(args...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return attachFiles(t, c.x, c.name(), a, true, "attach", "--plain-http", "--format", "json", subject, "--artifact-type", a.artifactType)
 }
 
 type ourNode struct {
@@ -130,17 +116,26 @@ func (c *oras) cannotProduce(a artifact) string { return "" }
 
 func (c *oras) attach(t *testing.T, subject string, a artifact) string {
 	t.Helper()
-	c.x.Dir = t.TempDir() // oras refuses absolute file paths: run from the files' directory
-	annFile := a.writeFiles(t, c.x.Dir)
-	args := []string{"attach", "--plain-http", "--format", "json", "--artifact-type", a.artifactType, subject}
+	return attachFiles(t, c.x, c.name(), a, true, "attach", "--plain-http", "--format", "json", "--artifact-type", a.artifactType, subject)
+}
+
+// attachFiles runs an attach by our CLI or oras (the same FILE:TYPE arguments
+// and annotation flags) from a new directory that holds a's files, as oras
+// refuses absolute file paths: args, then the files and the annotations, and
+// --platform when withPlatform and a has one. It returns the digest of the
+// producer's output.
+func attachFiles(t *testing.T, x *oracle.Tool, producer string, a artifact, withPlatform bool, args ...string) string {
+	t.Helper()
+	x.Dir = t.TempDir()
+	annFile := a.writeFiles(t, x.Dir)
 	for _, f := range a.files {
 		args = append(args, f.name+":"+f.mediaType)
 	}
 	args = append(args, annotationArgs(a, annFile)...)
-	if a.platform != "" {
+	if withPlatform && a.platform != "" {
 		args = append(args, "--platform", a.platform)
 	}
-	d, err := digestOf(c.name(), c.x.Must(args...))
+	d, err := digestOf(producer, x.Must(args...))
 	if err != nil {
 		t.Fatal(err)
 	}
