@@ -291,15 +291,8 @@ func Layout(dir string, s Spec) (Result, error) {
 	}
 	w := &writer{}
 	blob := func(d digest.Digest, b []byte) error { return w.write(filepath.Join(blobs, d.Encoded()), b) }
-	for j, l := range c.layers {
-		if err := blob(l.Digest, c.layerB[j]); err != nil {
-			return Result{}, err
-		}
-	}
-	if s.Referrers > 0 {
-		if err := blob(ocispec.DescriptorEmptyJSON.Digest, emptyJSON); err != nil {
-			return Result{}, err
-		}
+	if err := c.commonBlobs(blob, s.Referrers > 0); err != nil {
+		return Result{}, err
 	}
 	items, err := c.each(func(it item) error {
 		if it.config != nil {
@@ -330,6 +323,20 @@ func Layout(dir string, s Spec) (Result, error) {
 	return c.result(items, w, start), nil
 }
 
+// commonBlobs writes, through blob, the blobs every tree of the content
+// shares: the layers, and the empty config when there are referrers.
+func (c *content) commonBlobs(blob func(digest.Digest, []byte) error, referrers bool) error {
+	for j, l := range c.layers {
+		if err := blob(l.Digest, c.layerB[j]); err != nil {
+			return err
+		}
+	}
+	if referrers {
+		return blob(ocispec.DescriptorEmptyJSON.Digest, emptyJSON)
+	}
+	return nil
+}
+
 // Static writes repository name of a static tree into dir (v2/<name>/...),
 // which must not hold that repository yet.
 func Static(dir, name string, s Spec) (Result, error) {
@@ -350,15 +357,8 @@ func Static(dir, name string, s Spec) (Result, error) {
 	}
 	w := &writer{}
 	blob := func(d digest.Digest, b []byte) error { return w.write(filepath.Join(blobs, d.String()), b) }
-	for j, l := range c.layers {
-		if err := blob(l.Digest, c.layerB[j]); err != nil {
-			return Result{}, err
-		}
-	}
-	if s.Referrers > 0 {
-		if err := blob(ocispec.DescriptorEmptyJSON.Digest, emptyJSON); err != nil {
-			return Result{}, err
-		}
+	if err := c.commonBlobs(blob, s.Referrers > 0); err != nil {
+		return Result{}, err
 	}
 	manifest := func(name string, it item) error {
 		p := filepath.Join(manifests, name)
