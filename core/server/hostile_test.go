@@ -157,30 +157,53 @@ func TestStalledBody(t *testing.T) {
 	}
 }
 
-// trickle is a request body that sends one byte every gap, n times.
-func trickle(n int, gap time.Duration) io.Reader {
+// trickle is a request body that sends one byte every gap, n times; its
+// slowest note the longest time the sender itself took between two bytes
+// (a loaded machine's scheduling delay shows there).
+type trickle struct {
+	n       int
+	gap     time.Duration
+	slowest atomic.Int64 // nanoseconds
+}
+
+func (tr *trickle) body() io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
-		for i := range n {
-			time.Sleep(gap)
+		last := time.Now()
+		for i := range tr.n {
+			time.Sleep(tr.gap)
 			if _, err := pw.Write([]byte{byte('a' + i%26)}); err != nil {
 				return
 			}
+			now := time.Now()
+			if d := int64(now.Sub(last)); d > tr.slowest.Load() {
+				tr.slowest.Store(d)
+			}
+			last = now
 		}
 		pw.Close()
 	}()
 	return pr
 }
 
-// TestSlowBodySucceeds: bodies that keep flowing, a byte every 50 ms for
-// 1.5 times the idle limit in all, are not cut: a streamed chunk, the
+// TestSlowBodySucceeds: bodies that keep flowing, a byte every 100 ms for
+// longer than the idle limit in all, are not cut: a streamed chunk, the
 // closing PUT of the session and a manifest all land, while the janitor
-// runs (every 250 ms at this limit). The limit is 1 s, 20 times the gap,
-// so that a loaded machine's scheduling delays do not look like a stall.
+// runs (every second at this limit). The limit is 4 s, 40 times the gap, so
+// that a loaded machine's scheduling delays do not look like a stall (with
+// a 1 s limit a CI run saw the closing PUT cut); a failure says how long the
+// sender itself paused.
 func TestSlowBodySucceeds(t *testing.T) {
 	t.Parallel()
-	const idle, gap, n = time.Second, 50 * time.Millisecond, 30
+	const idle, gap, n = 4 * time.Second, 100 * time.Millisecond, 45
+	tr := &trickle{n: n, gap: gap}
 	f, _ := counted(t, WithAllowPush(true), WithMaxUploads(1), WithBodyIdleTimeout(idle))
+	want := func(a answer, status int) {
+		t.Helper()
+		if a.status != status {
+			t.Fatalf("got %d %s, want %d (the sender's longest pause between two bytes: %v)", a.status, a.body, status, time.Duration(tr.slowest.Load()))
+		}
+	}
 	send := func(method, path string, body io.Reader, hdr ...string) answer {
 		req, err := http.NewRequest(method, f.url+path, body)
 		if err != nil {
@@ -197,39 +220,42 @@ func TestSlowBodySucceeds(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return answer{status: resp.StatusCode, header: resp.Header, body: b}
 	}
-	var want []byte
+	var bytesSent []byte
 	for i := range n {
-		want = append(want, byte('a'+i%26))
+		bytesSent = append(bytesSent, byte('a'+i%26))
 	}
-	start := time.Now()
 	a := f.do("POST", "/v2/app/blobs/uploads/", nil)
 	f.want(a, http.StatusAccepted, "")
 	loc := a.header.Get("Location")
-	a = send("PATCH", loc, trickle(n, gap))
-	f.want(a, http.StatusAccepted, "")
+	start := time.Now()
+	a = send("PATCH", loc, tr.body())
+	want(a, http.StatusAccepted)
 	if got := a.header.Get("Range"); got != fmt.Sprintf("0-%d", n-1) {
 		t.Fatalf("Range %q after a slow chunk", got)
 	}
-	all := append(append([]byte{}, want...), want...)
+	if elapsed := time.Since(start); elapsed <= idle {
+		t.Errorf("the slow chunk took %v: not longer than the idle limit", elapsed)
+	}
+	all := append(append([]byte{}, bytesSent...), bytesSent...)
 	d := digest.FromBytes(all)
-	a = send("PUT", loc+"?digest="+d.String(), trickle(n, gap))
-	f.want(a, http.StatusCreated, "")
+	a = send("PUT", loc+"?digest="+d.String(), tr.body())
+	want(a, http.StatusCreated)
 	if got := f.do("GET", "/v2/app/blobs/"+d.String(), nil); !bytes.Equal(got.body, all) {
 		t.Errorf("blob %q, want %q", got.body, all)
 	}
-	// a manifest sent slowly: its bytes through a pipe, 50 ms apart
+	// a manifest sent slowly: its bytes through a pipe, gap apart
 	m := image("slow", nil, "")
 	pr, pw := io.Pipe()
 	go func() {
-		for i := 0; i < len(m); i += len(m)/n + 1 {
+		for i := range n { // n pieces, gap apart
 			time.Sleep(gap)
-			if _, err := pw.Write(m[i:min(i+len(m)/n+1, len(m))]); err != nil {
+			if _, err := pw.Write(m[i*len(m)/n : (i+1)*len(m)/n]); err != nil {
 				return
 			}
 		}
 		pw.Close()
 	}()
-	f.want(send("PUT", "/v2/app/manifests/v1", pr, "Content-Type", ocispec.MediaTypeImageManifest), http.StatusCreated, "")
+	want(send("PUT", "/v2/app/manifests/v1", pr, "Content-Type", ocispec.MediaTypeImageManifest), http.StatusCreated)
 	if elapsed := time.Since(start); elapsed < 3*idle {
 		t.Errorf("the slow bodies took %v: not slower than the idle limit", elapsed)
 	}
@@ -640,15 +666,15 @@ func TestScrub(t *testing.T) {
 // TestStalledReader: a client that asks for a blob and stops reading loses
 // its connection after the idle limit and its request ends (no goroutine and
 // open file held); one that keeps reading, slowly, for longer than the limit
-// in all gets every byte.
+// in all gets every byte. The second half runs on its own server with a 2 s
+// limit, 50 times its reader's pause, so that a loaded machine's scheduling
+// delays do not look like a stalled reader.
 func TestStalledReader(t *testing.T) {
 	t.Parallel()
 	const idle = 300 * time.Millisecond
 	f, inflight := counted(t, WithAllowPush(true), WithBodyIdleTimeout(idle))
 	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB: more than the socket buffers hold
 	bigD := f.pushBlob("app", big)
-	small := bytes.Repeat([]byte("x"), 256<<10)
-	smallD := f.pushBlob("app", small)
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
 	if err != nil {
@@ -665,8 +691,12 @@ func TestStalledReader(t *testing.T) {
 	eventually(t, "the handler of a download nobody reads returns", func() bool { return inflight.Load() == 0 })
 	t.Logf("the unread download ended after %v (limit %v)", time.Since(start).Round(time.Millisecond), idle)
 
-	// 4 KiB every 20 ms: 256 KiB in about 1.3 s, four times the limit
-	conn2, err := net.Dial("tcp", strings.TrimPrefix(f.url, "http://"))
+	// 4 KiB every 40 ms: 256 KiB in about 2.6 s, longer than the limit
+	const slowIdle = 2 * time.Second
+	f2, _ := counted(t, WithAllowPush(true), WithBodyIdleTimeout(slowIdle))
+	small := bytes.Repeat([]byte("x"), 256<<10)
+	smallD := f2.pushBlob("app", small)
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(f2.url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -675,13 +705,17 @@ func TestStalledReader(t *testing.T) {
 	if _, err := io.WriteString(conn2, "GET /v2/app/blobs/"+smallD.String()+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(slowReader{conn2, 20 * time.Millisecond}), nil)
+	start = time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(slowReader{conn2, 40 * time.Millisecond}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(resp.Body)
 	if err != nil || !bytes.Equal(got, small) {
 		t.Fatalf("slow reader: %d of %d bytes, %v", len(got), len(small), err)
+	}
+	if elapsed := time.Since(start); elapsed <= slowIdle {
+		t.Errorf("the slow read took %v: not longer than the idle limit %v", elapsed, slowIdle)
 	}
 }
 
