@@ -48,7 +48,7 @@ func cmdCopy(ctx context.Context, e env, args []string) (err error) {
 	referrersOnly := fs.Bool("referrers-only", false, "copy only the referrers: the subject must be at DST already")
 	srcMode := fs.String("source-referrers-mode", "auto", "how SRC's referrers are found: auto, api or tag")
 	gc := fs.Bool("gc-fallback-index", false, "delete the superseded referrers tag index at DST (needs delete permission)")
-	concurrency := fs.Int("concurrency", 8, "manifests and blobs copied at once")
+	concurrency := fs.Int("concurrency", referrers.DefaultCopyConcurrency, "manifests and blobs copied at once")
 	showProgress := progressFlags(fs, "a status line on stderr (manifests, blobs, bytes)")
 	fs.BoolVar(&c.scanBlobs, "scan-blobs", false, "oci: also scan every manifest blob in blobs/, not only those index.json reaches")
 	fs.Lookup("referrers-mode").Usage = "how DST records the referrers: auto, api or tag"

@@ -15,6 +15,13 @@ import (
 	"github.com/oci-referrers/referrers/core/target"
 )
 
+// DefaultCopyConcurrency is the default of CopyOptions.Concurrency (and of
+// the CLI's copy --concurrency): 8 uploads at once. Copy keeps it apart from
+// WithParallel: its requests are uploads, and a registry that loses
+// referrers pushed at once (olareg v0.2.2 does) makes the copy's check push
+// them again.
+const DefaultCopyConcurrency = 8
+
 // CopyOptions qualify Copy.
 type CopyOptions struct {
 	// Mode is how the destination records the referrers: auto (default),
@@ -41,8 +48,8 @@ type CopyOptions struct {
 	// GCFallbackIndex deletes superseded referrers tag schema indexes at the
 	// destination, as for Attach.
 	GCFallbackIndex bool
-	// Concurrency bounds the manifests and blobs copied at once (default:
-	// the Client's WithParallel).
+	// Concurrency bounds the manifests and blobs copied at once (default
+	// DefaultCopyConcurrency).
 	Concurrency int
 	// Progress, when set, is called for each manifest and blob once it is at
 	// the destination, and for each referrers tag updated. Calls come one at
@@ -203,7 +210,7 @@ func (c *Client) Copy(ctx context.Context, src, dst target.Target, subject ocisp
 	}
 	parallel := opts.Concurrency
 	if parallel <= 0 {
-		parallel = c.parallel
+		parallel = DefaultCopyConcurrency
 	}
 	cp := &copier{c: c, src: src, dst: dst, reader: reader, opts: opts, mode: dstMode, parallel: parallel,
 		blobs: map[digest.Digest]*blobCopy{}, atDst: map[digest.Digest]bool{}, done: map[digest.Digest]bool{},

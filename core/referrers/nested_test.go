@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -120,4 +122,84 @@ func putReferrers(t testing.TB, w *world, n int) []ocispec.Descriptor {
 		out[i] = putReferrer(t, w.fake, w.subject, typeSBOM, fmt.Sprintf("r%d", i), nil)
 	}
 	return out
+}
+
+// gatedReferrers holds every Referrers call but the subject's until release
+// is closed, counting the calls in flight.
+type gatedReferrers struct {
+	target.Target
+	subject digest.Digest
+	release chan struct{}
+	mu      sync.Mutex
+	now     int
+	most    int
+	changed chan struct{} // a value after each entry
+}
+
+func (g *gatedReferrers) Referrers(ctx context.Context, subject digest.Digest, artifactType string) (target.ReferrersResult, error) {
+	if subject != g.subject {
+		g.mu.Lock()
+		g.now++
+		g.most = max(g.most, g.now)
+		g.mu.Unlock()
+		g.changed <- struct{}{}
+		<-g.release
+		g.mu.Lock()
+		g.now--
+		g.mu.Unlock()
+	}
+	return g.Target.Referrers(ctx, subject, artifactType)
+}
+
+// TestListNestedParallel: a nested listing asks about DefaultParallel
+// referrers at once (WithParallel sets it), never more, and every one of
+// them in the end.
+func TestListNestedParallel(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want int
+	}{
+		{"default", nil, DefaultParallel},
+		{"WithParallel(3)", []Option{WithParallel(3)}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, fakeregistry.Mode{})
+			putReferrers(t, w, n)
+			g := &gatedReferrers{Target: w.repo(t), subject: w.subject.Digest, release: make(chan struct{}), changed: make(chan struct{}, n)}
+			done := make(chan error, 1)
+			var res ListResult
+			go func() {
+				var err error
+				res, err = New(tc.opts...).List(ctxT(t), g, w.subject, ListOptions{Depth: 2})
+				done <- err
+			}()
+			for range tc.want {
+				select {
+				case <-g.changed:
+				case err := <-done:
+					t.Fatalf("the listing ended with calls held: %v", err)
+				case <-time.After(10 * time.Second):
+					g.mu.Lock()
+					t.Fatalf("%d calls in flight after 10 s, want %d", g.now, tc.want)
+				}
+			}
+			// none beyond the bound arrives while these are held
+			select {
+			case <-g.changed:
+				t.Fatalf("a call beyond %d in flight", tc.want)
+			case <-time.After(100 * time.Millisecond):
+			}
+			close(g.release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Referrers) != n || g.most != tc.want {
+				t.Errorf("%d referrers listed, at most %d asked at once; want %d and %d", len(res.Referrers), g.most, n, tc.want)
+			}
+		})
+	}
 }
