@@ -188,7 +188,7 @@ func TestSandboxTimeout(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("error %v is not context.DeadlineExceeded", err)
 			}
-			if elapsed > time.Second {
+			if elapsed > 3*time.Second { // 15 times the timeout: a loaded CI machine has stalled a goroutine for over a second
 				t.Errorf("stopped after %v", elapsed)
 			}
 			t.Logf("%v (after %v)", err, elapsed.Round(time.Millisecond))
@@ -202,7 +202,7 @@ func TestSandboxTimeout(t *testing.T) {
 		start := time.Now()
 		_, err := h.Run(cctx, "", nil)
 		assertClass(t, err, host.ErrTimeout)
-		if elapsed := time.Since(start); elapsed > time.Second {
+		if elapsed := time.Since(start); elapsed > 3*time.Second {
 			t.Errorf("stopped after %v", elapsed)
 		}
 	})
@@ -332,7 +332,7 @@ func TestSandboxOutput(t *testing.T) {
 		if len(out) != 1<<20 {
 			t.Errorf("stdout of %d bytes, want the cap", len(out))
 		}
-		if elapsed > 2*time.Second {
+		if elapsed > 5*time.Second {
 			t.Errorf("stopped after %v", elapsed)
 		}
 		t.Logf("%v (after %v)", err, elapsed.Round(time.Millisecond))
