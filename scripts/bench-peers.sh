@@ -33,7 +33,7 @@
 # BENCH_DEEP_ROUNDS (5: rounds of BENCH_RUNS_PER_ROUND runs, no warm-up),
 # BENCH_BIG_SIZE (1073741824), BENCH_MANY (2000), BENCH_FEW (5),
 # BENCH_COPY_MANY (200), BENCH_DOC (docs/bench-peers.md). Needs root (or the packages present) for
-# `apt-get install hyperfine time`. Takes about 5-8 minutes on two cores.
+# `apt-get install hyperfine time`. Takes about 13-16 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -184,7 +184,9 @@ func TestListNestedParallel(t *testing.T) {
 					t.Fatalf("the listing ended with calls held: %v", err)
 				case <-time.After(10 * time.Second):
 					g.mu.Lock()
-					t.Fatalf("%d calls in flight after 10 s, want %d", g.now, tc.want)
+					now := g.now
+					g.mu.Unlock()
+					t.Fatalf("%d calls in flight after 10 s, want %d", now, tc.want)
 				}
 			}
 			// none beyond the bound arrives while these are held

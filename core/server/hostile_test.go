@@ -157,8 +157,8 @@ func TestStalledBody(t *testing.T) {
 	}
 }
 
-// trickle is a request body that sends one byte every gap, n times; its
-// slowest note the longest time the sender itself took between two bytes
+// trickle is a request body that sends data in n pieces, gap apart; its
+// slowest notes the longest time the sender itself took between two pieces
 // (a loaded machine's scheduling delay shows there).
 type trickle struct {
 	n       int
@@ -166,13 +166,13 @@ type trickle struct {
 	slowest atomic.Int64 // nanoseconds
 }
 
-func (tr *trickle) body() io.Reader {
+func (tr *trickle) body(data []byte) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
 		last := time.Now()
 		for i := range tr.n {
 			time.Sleep(tr.gap)
-			if _, err := pw.Write([]byte{byte('a' + i%26)}); err != nil {
+			if _, err := pw.Write(data[i*len(data)/tr.n : (i+1)*len(data)/tr.n]); err != nil {
 				return
 			}
 			now := time.Now()
@@ -186,7 +186,7 @@ func (tr *trickle) body() io.Reader {
 	return pr
 }
 
-// TestSlowBodySucceeds: bodies that keep flowing, a byte every 100 ms for
+// TestSlowBodySucceeds: bodies that keep flowing, a piece every 100 ms for
 // longer than the idle limit in all, are not cut: a streamed chunk, the
 // closing PUT of the session and a manifest all land, while the janitor
 // runs (every second at this limit). The limit is 4 s, 40 times the gap, so
@@ -201,7 +201,7 @@ func TestSlowBodySucceeds(t *testing.T) {
 	want := func(a answer, status int) {
 		t.Helper()
 		if a.status != status {
-			t.Fatalf("got %d %s, want %d (the sender's longest pause between two bytes: %v)", a.status, a.body, status, time.Duration(tr.slowest.Load()))
+			t.Fatalf("got %d %s, want %d (the sender's longest pause between two pieces: %v)", a.status, a.body, status, time.Duration(tr.slowest.Load()))
 		}
 	}
 	send := func(method, path string, body io.Reader, hdr ...string) answer {
@@ -228,7 +228,7 @@ func TestSlowBodySucceeds(t *testing.T) {
 	f.want(a, http.StatusAccepted, "")
 	loc := a.header.Get("Location")
 	start := time.Now()
-	a = send("PATCH", loc, tr.body())
+	a = send("PATCH", loc, tr.body(bytesSent))
 	want(a, http.StatusAccepted)
 	if got := a.header.Get("Range"); got != fmt.Sprintf("0-%d", n-1) {
 		t.Fatalf("Range %q after a slow chunk", got)
@@ -238,24 +238,14 @@ func TestSlowBodySucceeds(t *testing.T) {
 	}
 	all := append(append([]byte{}, bytesSent...), bytesSent...)
 	d := digest.FromBytes(all)
-	a = send("PUT", loc+"?digest="+d.String(), tr.body())
+	a = send("PUT", loc+"?digest="+d.String(), tr.body(bytesSent))
 	want(a, http.StatusCreated)
 	if got := f.do("GET", "/v2/app/blobs/"+d.String(), nil); !bytes.Equal(got.body, all) {
 		t.Errorf("blob %q, want %q", got.body, all)
 	}
-	// a manifest sent slowly: its bytes through a pipe, gap apart
+	// a manifest sent slowly: n pieces, gap apart
 	m := image("slow", nil, "")
-	pr, pw := io.Pipe()
-	go func() {
-		for i := range n { // n pieces, gap apart
-			time.Sleep(gap)
-			if _, err := pw.Write(m[i*len(m)/n : (i+1)*len(m)/n]); err != nil {
-				return
-			}
-		}
-		pw.Close()
-	}()
-	want(send("PUT", "/v2/app/manifests/v1", pr, "Content-Type", ocispec.MediaTypeImageManifest), http.StatusCreated)
+	want(send("PUT", "/v2/app/manifests/v1", tr.body(m), "Content-Type", ocispec.MediaTypeImageManifest), http.StatusCreated)
 	if elapsed := time.Since(start); elapsed < 3*idle {
 		t.Errorf("the slow bodies took %v: not slower than the idle limit", elapsed)
 	}
